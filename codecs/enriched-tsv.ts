@@ -1,0 +1,98 @@
+// Snowplow enriched event TSV: 131 tab-separated fields, one event per line.
+// Field order is fixed by Snowplow (see /work/shared/SNOWPLOW-FORMATS.md); loaders and the
+// analytics SDKs address fields by position, so this list must never be reordered.
+
+export const ENRICHED_FIELDS = [
+  'app_id', 'platform', 'etl_tstamp', 'collector_tstamp', 'dvce_created_tstamp', 'event', 'event_id',
+  'txn_id', 'name_tracker', 'v_tracker', 'v_collector', 'v_etl', 'user_id', 'user_ipaddress',
+  'user_fingerprint', 'domain_userid', 'domain_sessionidx', 'network_userid', 'geo_country',
+  'geo_region', 'geo_city', 'geo_zipcode', 'geo_latitude', 'geo_longitude', 'geo_region_name',
+  'ip_isp', 'ip_organization', 'ip_domain', 'ip_netspeed', 'page_url', 'page_title',
+  'page_referrer', 'page_urlscheme', 'page_urlhost', 'page_urlport', 'page_urlpath',
+  'page_urlquery', 'page_urlfragment', 'refr_urlscheme', 'refr_urlhost', 'refr_urlport',
+  'refr_urlpath', 'refr_urlquery', 'refr_urlfragment', 'refr_medium', 'refr_source', 'refr_term',
+  'mkt_medium', 'mkt_source', 'mkt_term', 'mkt_content', 'mkt_campaign', 'contexts',
+  'se_category', 'se_action', 'se_label', 'se_property', 'se_value', 'unstruct_event',
+  'tr_orderid', 'tr_affiliation', 'tr_total', 'tr_tax', 'tr_shipping', 'tr_city', 'tr_state',
+  'tr_country', 'ti_orderid', 'ti_sku', 'ti_name', 'ti_category', 'ti_price', 'ti_quantity',
+  'pp_xoffset_min', 'pp_xoffset_max', 'pp_yoffset_min', 'pp_yoffset_max', 'useragent', 'br_name',
+  'br_family', 'br_version', 'br_type', 'br_renderengine', 'br_lang', 'br_features_pdf',
+  'br_features_flash', 'br_features_java', 'br_features_director', 'br_features_quicktime',
+  'br_features_realplayer', 'br_features_windowsmedia', 'br_features_gears',
+  'br_features_silverlight', 'br_cookies', 'br_colordepth', 'br_viewwidth', 'br_viewheight',
+  'os_name', 'os_family', 'os_manufacturer', 'os_timezone', 'dvce_type', 'dvce_ismobile',
+  'dvce_screenwidth', 'dvce_screenheight', 'doc_charset', 'doc_width', 'doc_height',
+  'tr_currency', 'tr_total_base', 'tr_tax_base', 'tr_shipping_base', 'ti_currency',
+  'ti_price_base', 'base_currency', 'geo_timezone', 'mkt_clickid', 'mkt_network', 'etl_tags',
+  'dvce_sent_tstamp', 'refr_domain_userid', 'refr_dvce_tstamp', 'derived_contexts',
+  'domain_sessionid', 'derived_tstamp', 'event_vendor', 'event_name', 'event_format',
+  'event_version', 'event_fingerprint', 'true_tstamp',
+] as const;
+
+export type EnrichedField = (typeof ENRICHED_FIELDS)[number];
+
+/** An enriched event; values are already formatted as they appear in the TSV. */
+export type EnrichedEvent = Partial<Record<EnrichedField, string>>;
+
+export const ENRICHED_FIELD_COUNT = ENRICHED_FIELDS.length; // 131
+
+// A tab or line break inside a value would split the record, so they become spaces.
+const UNSAFE = /[\t\n\r]/g;
+
+export function toEnrichedTsv(e: EnrichedEvent): string {
+  const out = new Array<string>(ENRICHED_FIELD_COUNT);
+  for (let i = 0; i < ENRICHED_FIELD_COUNT; i++) {
+    const v = e[ENRICHED_FIELDS[i]];
+    out[i] = v == null ? '' : String(v).replace(UNSAFE, ' ');
+  }
+  return out.join('\t');
+}
+
+/** Parses one TSV line (a trailing newline is tolerated). Empty fields are omitted. */
+export function parseEnrichedTsv(line: string): EnrichedEvent {
+  const trimmed = line.endsWith('\r\n') ? line.slice(0, -2) : line.endsWith('\n') ? line.slice(0, -1) : line;
+  const values = trimmed.split('\t');
+  if (values.length !== ENRICHED_FIELD_COUNT) {
+    throw new Error(
+      `enriched TSV line has ${values.length} fields, expected ${ENRICHED_FIELD_COUNT}`,
+    );
+  }
+  const e: EnrichedEvent = {};
+  for (let i = 0; i < ENRICHED_FIELD_COUNT; i++) {
+    if (values[i] !== '') e[ENRICHED_FIELDS[i]] = values[i];
+  }
+  return e;
+}
+
+/** Epoch ms → `yyyy-MM-dd HH:mm:ss.SSS` (UTC), the format Redshift and the SDKs expect. */
+export function formatTstamp(ms: number): string {
+  const d = new Date(ms);
+  const year = d.getUTCFullYear();
+  if (!Number.isFinite(ms) || Number.isNaN(d.getTime()) || year < 0 || year > 9999) {
+    throw new RangeError(`timestamp ${ms} cannot be formatted as yyyy-MM-dd HH:mm:ss.SSS`);
+  }
+  // toISOString is `yyyy-MM-ddTHH:mm:ss.SSSZ` for years 0..9999.
+  return d.toISOString().replace('T', ' ').slice(0, 23);
+}
+
+const TSTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?$/;
+
+/** Inverse of formatTstamp; also accepts the ISO `T`/`Z` variant and 0–9 fraction digits. */
+export function parseTstamp(s: string): number {
+  const m = TSTAMP_RE.exec(s);
+  if (!m) throw new Error(`invalid timestamp '${s}', expected yyyy-MM-dd HH:mm:ss.SSS`);
+  const [, y, mo, d, h, mi, sec, frac] = m;
+  const ms = frac ? Number(frac.padEnd(3, '0').slice(0, 3)) : 0;
+  const date = new Date(0);
+  // setUTCFullYear avoids Date.UTC's 0..99 → 1900..1999 year mapping.
+  date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+  date.setUTCHours(Number(h), Number(mi), Number(sec), ms);
+  const t = date.getTime();
+  if (
+    date.getUTCMonth() !== Number(mo) - 1 || date.getUTCDate() !== Number(d) ||
+    Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59
+  ) {
+    throw new Error(`invalid timestamp '${s}': out-of-range component`);
+  }
+  return t;
+}
