@@ -1,0 +1,207 @@
+// Self-describing bad rows in Snowplow's format (snowplow-badrows 2.x, schemas in iglu-central under
+// com.snowplowanalytics.snowplow.badrows). Shapes follow those schemas so Snowplow's recovery
+// tooling and our own can read them; every row keeps enough of the input to replay it.
+import type { CollectorPayload } from '../codecs/collector-payload';
+
+export const BAD_ROW_VENDOR = 'com.snowplowanalytics.snowplow.badrows';
+
+export const BAD_ROW_SCHEMAS = {
+  collector_payload_format_violation: `iglu:${BAD_ROW_VENDOR}/collector_payload_format_violation/jsonschema/1-0-0`,
+  adapter_failures: `iglu:${BAD_ROW_VENDOR}/adapter_failures/jsonschema/1-0-0`,
+  tracker_protocol_violations: `iglu:${BAD_ROW_VENDOR}/tracker_protocol_violations/jsonschema/1-0-1`,
+  schema_violations: `iglu:${BAD_ROW_VENDOR}/schema_violations/jsonschema/2-0-1`,
+  enrichment_failures: `iglu:${BAD_ROW_VENDOR}/enrichment_failures/jsonschema/2-0-1`,
+  size_violation: `iglu:${BAD_ROW_VENDOR}/size_violation/jsonschema/1-0-0`,
+  generic_error: `iglu:${BAD_ROW_VENDOR}/generic_error/jsonschema/1-0-0`,
+} as const;
+
+export type BadRowType = keyof typeof BAD_ROW_SCHEMAS;
+
+export const PROCESSOR_ARTIFACT = 'sluice-enrich';
+
+export interface Processor { artifact: string; version: string }
+
+/** A query-string parameter; value is null for a bare `name` without `=`. */
+export interface NVP { name: string; value: string | null }
+
+// ---- failure messages (FailureDetails in snowplow-badrows) ----
+export interface InputData { field: string; value: string | null; expectation: string }
+export interface NotJson { field: string; value: string | null; error: string }
+export type ParseError = 'INVALID_SCHEMAVER' | 'INVALID_IGLUURI' | 'INVALID_DATA_PAYLOAD' | 'INVALID_SCHEMA';
+export interface NotIglu { json: unknown; error: ParseError }
+export interface CriterionMismatch { schemaKey: string; schemaCriterion: string }
+export interface SchemaMapping { actual: string | null; expectedMapping: Record<string, string>; expectation: string }
+export interface IgluError { schemaKey: string; error: unknown }
+
+export type TrackerProtocolViolation = InputData | NotJson | NotIglu | CriterionMismatch | IgluError;
+export type AdapterFailure = InputData | NotJson | NotIglu | SchemaMapping;
+export type CPFormatViolationMessage =
+  | { payloadField: string; value: string | null; expectation: string }
+  | { error: string };
+export type SchemaViolation = NotJson | NotIglu | CriterionMismatch | IgluError;
+export interface EnrichmentFailure {
+  enrichment: { schemaKey: string; identifier: string } | null;
+  message: InputData | { error: string } | IgluError;
+}
+
+// ---- payloads (Payload in snowplow-badrows) ----
+/** Snowplow's `Payload.CollectorPayload`: the decoded collector payload, replayable by recovery. */
+export interface BadRowCollectorPayload {
+  vendor: string;
+  version: string;
+  querystring: NVP[];
+  contentType: string | null;
+  body: string | null;
+  collector: string;
+  encoding: string;
+  hostname: string | null;
+  timestamp: string | null;
+  ipAddress: string | null;
+  useragent: string | null;
+  refererUri: string | null;
+  headers: string[];
+  networkUserId: string | null;
+}
+
+/** Snowplow's `Payload.RawEvent`: one event's parameters plus the collector context. */
+export interface RawEventPayload {
+  vendor: string;
+  version: string;
+  parameters: NVP[];
+  contentType: string | null;
+  loaderName: string;
+  encoding: string;
+  hostname: string | null;
+  timestamp: string | null;
+  ipAddress: string | null;
+  useragent: string | null;
+  refererUri: string | null;
+  headers: string[];
+  userId: string | null;
+}
+
+export interface EnrichmentPayload { enriched: Record<string, string | number | null>; raw: RawEventPayload }
+
+interface Data<F, P> { processor: Processor; failure: F; payload: P }
+interface Row<T extends BadRowType, F, P> { schema: (typeof BAD_ROW_SCHEMAS)[T]; data: Data<F, P> }
+
+export type BadRow =
+  | Row<'collector_payload_format_violation', { timestamp: string; loader: string; message: CPFormatViolationMessage }, string>
+  | Row<'adapter_failures', { timestamp: string; vendor: string; version: string; messages: AdapterFailure[] }, BadRowCollectorPayload>
+  | Row<'tracker_protocol_violations', { timestamp: string; vendor: string; version: string; messages: TrackerProtocolViolation[] }, BadRowCollectorPayload>
+  | Row<'schema_violations', { timestamp: string; messages: SchemaViolation[] }, EnrichmentPayload>
+  | Row<'enrichment_failures', { timestamp: string; messages: EnrichmentFailure[] }, EnrichmentPayload>
+  | Row<'size_violation', { timestamp: string; maximumAllowedSizeBytes: number; actualSizeBytes: number; expectation: string }, string>
+  | Row<'generic_error', { timestamp: string; errors: string[] }, string>;
+
+/** `iglu:…badrows/adapter_failures/jsonschema/1-0-0` → `adapter_failures`. */
+export function badRowType(row: { schema: string }): BadRowType {
+  const name = /^iglu:com\.snowplowanalytics\.snowplow\.badrows\/([^/]+)\/jsonschema\/[0-9]+-[0-9]+-[0-9]+$/.exec(row.schema)?.[1];
+  if (!name || !(name in BAD_ROW_SCHEMAS)) throw new Error(`not a known bad row schema: ${row.schema}`);
+  return name as BadRowType;
+}
+
+/** The badrows schemas require a processor version matching `^\d+\.\d+\.\d+.*`. */
+export function processorFor(etlVersion: string): Processor {
+  const v = /\d+\.\d+\.\d+\S*/.exec(String(etlVersion ?? ''))?.[0];
+  return { artifact: PROCESSOR_ARTIFACT, version: v ?? '0.0.0' };
+}
+
+/** ISO-8601 instant, or null when the input is not a representable time. */
+export function isoInstant(ms: unknown): string | null {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return null;
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const strOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/** Snowplow's bad-row form of a collector payload. `body` can be narrowed to one event. */
+export function toBadRowCollectorPayload(
+  cp: CollectorPayload,
+  api: { vendor: string; version: string },
+  querystring: NVP[],
+  body: string | null = strOrNull(cp.body),
+): BadRowCollectorPayload {
+  const nuid = strOrNull(cp.networkUserId);
+  return {
+    vendor: api.vendor,
+    version: api.version,
+    querystring,
+    contentType: strOrNull(cp.contentType),
+    body,
+    collector: String(cp.collector ?? ''),
+    encoding: String(cp.encoding ?? ''),
+    hostname: strOrNull(cp.hostname),
+    timestamp: isoInstant(cp.timestamp),
+    ipAddress: strOrNull(cp.ipAddress),
+    useragent: strOrNull(cp.userAgent),
+    refererUri: strOrNull(cp.refererUri),
+    headers: Array.isArray(cp.headers) ? cp.headers.filter((h) => typeof h === 'string') : [],
+    // The schema types this as a UUID; anything else cannot be carried in this field.
+    networkUserId: nuid && UUID_RE.test(nuid) ? nuid : null,
+  };
+}
+
+/** Snowplow's `RawEvent` payload for enrichment-stage bad rows. */
+export function toRawEventPayload(cp: BadRowCollectorPayload, parameters: NVP[], loaderName = 'thrift'): RawEventPayload {
+  return {
+    vendor: cp.vendor, version: cp.version, parameters, contentType: cp.contentType, loaderName,
+    encoding: cp.encoding, hostname: cp.hostname, timestamp: cp.timestamp, ipAddress: cp.ipAddress,
+    useragent: cp.useragent, refererUri: cp.refererUri, headers: cp.headers, userId: cp.networkUserId,
+  };
+}
+
+/** JSON.stringify that never throws (cycles, BigInt): for payloads of last-resort bad rows. */
+export function safeStringify(v: unknown): string {
+  try {
+    return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v);
+  } catch {
+    try { return String(v); } catch { return '[unserialisable payload]'; }
+  }
+}
+
+const ts = (at: number): string => isoInstant(at) ?? new Date().toISOString();
+
+// ---- builders ----
+export function cpFormatViolation(processor: Processor, at: number, payload: string, message: CPFormatViolationMessage, loader = 'thrift'): BadRow {
+  return { schema: BAD_ROW_SCHEMAS.collector_payload_format_violation, data: { processor, failure: { timestamp: ts(at), loader, message }, payload } };
+}
+
+export function adapterFailures(processor: Processor, at: number, payload: BadRowCollectorPayload, messages: AdapterFailure[]): BadRow {
+  return {
+    schema: BAD_ROW_SCHEMAS.adapter_failures,
+    data: { processor, failure: { timestamp: ts(at), vendor: payload.vendor, version: payload.version, messages }, payload },
+  };
+}
+
+export function trackerProtocolViolations(processor: Processor, at: number, payload: BadRowCollectorPayload, messages: TrackerProtocolViolation[]): BadRow {
+  return {
+    schema: BAD_ROW_SCHEMAS.tracker_protocol_violations,
+    data: { processor, failure: { timestamp: ts(at), vendor: payload.vendor, version: payload.version, messages }, payload },
+  };
+}
+
+export function schemaViolations(processor: Processor, at: number, payload: EnrichmentPayload, messages: SchemaViolation[]): BadRow {
+  return { schema: BAD_ROW_SCHEMAS.schema_violations, data: { processor, failure: { timestamp: ts(at), messages }, payload } };
+}
+
+export function enrichmentFailures(processor: Processor, at: number, payload: EnrichmentPayload, messages: EnrichmentFailure[]): BadRow {
+  return { schema: BAD_ROW_SCHEMAS.enrichment_failures, data: { processor, failure: { timestamp: ts(at), messages }, payload } };
+}
+
+/** `payload` is the record truncated to what fits (Snowplow keeps a prefix). */
+export function sizeViolation(processor: Processor, at: number, payload: string, maximumAllowedSizeBytes: number, actualSizeBytes: number, expectation: string): BadRow {
+  return {
+    schema: BAD_ROW_SCHEMAS.size_violation,
+    data: { processor, failure: { timestamp: ts(at), maximumAllowedSizeBytes, actualSizeBytes, expectation }, payload },
+  };
+}
+
+export function genericError(processor: Processor, at: number, payload: string, errors: string[]): BadRow {
+  return {
+    schema: BAD_ROW_SCHEMAS.generic_error,
+    data: { processor, failure: { timestamp: ts(at), errors: errors.length ? errors : ['unknown error'] }, payload },
+  };
+}
