@@ -1,0 +1,90 @@
+import {
+  CopyObjectCommand,
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+
+// Thin adapter over the S3 API. The same calls run against the local S3-compatible server and S3.
+
+export interface ObjectStore {
+  bucket: string;
+  put(key: string, body: Buffer | string, contentType?: string): Promise<void>;
+  get(key: string): Promise<Buffer>;
+  /** Every key under the prefix, in lexicographic order. */
+  list(prefix: string): Promise<string[]>;
+  /** Copy then delete. Idempotent: moving a key that is already at its destination is a no-op. */
+  move(from: string, to: string): Promise<void>;
+  exists(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+export async function ensureBucket(client: S3Client, bucket: string): Promise<void> {
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  }
+}
+
+export function s3ObjectStore(client: S3Client, bucket: string): ObjectStore {
+  const store: ObjectStore = {
+    bucket,
+    async put(key, body, contentType) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    },
+    async get(key) {
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await out.Body!.transformToByteArray());
+    },
+    async list(prefix) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+      return keys.sort();
+    },
+    async exists(key) {
+      try {
+        await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=0-0' }));
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        // An empty object cannot satisfy a range request; it still exists.
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) return true;
+        throw err;
+      }
+    },
+    async move(from, to) {
+      try {
+        await client.send(
+          new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }),
+        );
+      } catch (err) {
+        // A retried move whose first attempt already deleted the source: done if the target is there.
+        if (isNotFound(err) && (await store.exists(to))) return;
+        throw err;
+      }
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: from }));
+    },
+    async delete(key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+  };
+  return store;
+}

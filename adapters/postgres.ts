@@ -1,0 +1,97 @@
+import pg from 'pg';
+import type { SluiceConfig } from '../config';
+import { atomicEventsDdlPostgres } from '../warehouse/atomic-events';
+
+// PostgreSQL as the local warehouse: connection pool and idempotent migrations of the tables
+// Sluice owns (atomic.events, the load manifest, the views, the watermark, stream checkpoints).
+
+// Timestamps are stored as UTC `timestamp` (as Snowplow does); read them back as UTC.
+pg.types.setTypeParser(1114, (s: string) => new Date(`${s.replace(' ', 'T')}Z`));
+// Dates sent as parameters are written in UTC, matching the `timestamp` columns.
+(pg.defaults as { parseInputDatesAsUTC?: boolean }).parseInputDatesAsUTC = true;
+// Counts are bigint; they fit in a double for any realistic view.
+pg.types.setTypeParser(20, (s: string) => Number(s));
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export function makePool(config: SluiceConfig, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: config.warehouse.postgresUrl, max, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection (warehouse restarted) must not crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+export const SLUICE_SCHEMA_DDL: string[] = [
+  `CREATE SCHEMA IF NOT EXISTS "sluice"`,
+  `CREATE TABLE IF NOT EXISTS "sluice"."load_manifest" (
+     "run_id" text PRIMARY KEY,
+     "event_count" bigint NOT NULL,
+     "window_from" timestamp,
+     "window_to" timestamp,
+     "loaded_at" timestamptz NOT NULL DEFAULT now())`,
+  `CREATE TABLE IF NOT EXISTS "sluice"."batch_watermark" (
+     "id" smallint PRIMARY KEY DEFAULT 1 CHECK ("id" = 1),
+     "watermark" timestamp NOT NULL,
+     "run_id" text NOT NULL,
+     "updated_at" timestamptz NOT NULL DEFAULT now())`,
+  `CREATE TABLE IF NOT EXISTS "sluice"."batch_minute_counts" (
+     "minute" timestamp PRIMARY KEY,
+     "event_count" bigint NOT NULL,
+     "run_id" text NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS "sluice"."realtime_minute_counts" (
+     "minute" timestamp PRIMARY KEY,
+     "event_count" bigint NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS "sluice"."stream_checkpoints" (
+     "stream" text NOT NULL,
+     "processor" text NOT NULL,
+     "shard_id" text NOT NULL,
+     "sequence_number" text NOT NULL,
+     "updated_at" timestamptz NOT NULL DEFAULT now(),
+     PRIMARY KEY ("stream", "processor", "shard_id"))`,
+];
+
+/** Creates the database (when missing) and every table; safe to run on each start. */
+export async function migrateWarehouse(config: SluiceConfig): Promise<void> {
+  const url = new URL(config.warehouse.postgresUrl);
+  const database = decodeURIComponent(url.pathname.slice(1));
+  if (config.warehouse.postgresMode === 'local') {
+    // The local cluster starts with only `postgres`; create ours on first start.
+    const adminUrl = new URL(url);
+    adminUrl.pathname = '/postgres';
+    const admin = new pg.Client({ connectionString: adminUrl.toString() });
+    await admin.connect();
+    try {
+      const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+      if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+    } finally {
+      await admin.end();
+    }
+  }
+  const client = new pg.Client({ connectionString: config.warehouse.postgresUrl });
+  await client.connect();
+  try {
+    // Serialise concurrent migrations (several processes start at once).
+    await client.query('SELECT pg_advisory_lock(7407)');
+    for (const stmt of [...atomicEventsDdlPostgres(), ...SLUICE_SCHEMA_DDL]) await client.query(stmt);
+    await client.query('SELECT pg_advisory_unlock(7407)');
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

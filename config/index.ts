@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { configSchema, type SluiceConfig } from './schema';
+
+export type { SluiceConfig } from './schema';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const ENV_PREFIX = 'SLUICE_';
+
+/** `SLUICE_COLLECTOR__BUFFER__BYTE_LIMIT` → ['collector', 'buffer', 'byteLimit'] */
+export function envKeyToPath(name: string): string[] {
+  return name
+    .slice(ENV_PREFIX.length)
+    .split('__')
+    .map((seg) => seg.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
+}
+
+export function pathToEnvKey(keyPath: (string | number | symbol)[]): string {
+  return ENV_PREFIX + keyPath.map((k) => String(k).replace(/([A-Z])/g, '_$1').toUpperCase()).join('__');
+}
+
+function setPath(target: Record<string, unknown>, keyPath: string[], value: unknown): void {
+  let node = target;
+  for (const key of keyPath.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keyPath[keyPath.length - 1]] = value;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError(`config file ${file}: must hold a JSON object`);
+    }
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Loads the config: defaults ← JSON file (SLUICE_CONFIG, else ./sluice.config.json if present)
+ * ← SLUICE_* environment variables. Fails with a message naming the offending key.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SluiceConfig {
+  const explicit = env.SLUICE_CONFIG;
+  const defaultFile = path.join(cwd, 'sluice.config.json');
+  const raw: Record<string, unknown> = explicit
+    ? readConfigFile(path.resolve(cwd, explicit))
+    : fs.existsSync(defaultFile)
+      ? readConfigFile(defaultFile)
+      : {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || name === 'SLUICE_CONFIG' || value === undefined) continue;
+    setPath(raw, envKeyToPath(name), value);
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const key = issue.path.join('.') || '(root)';
+      return `  ${key} (${pathToEnvKey(issue.path)}): ${issue.message}`;
+    });
+    throw new ConfigError(`invalid Sluice configuration:\n${lines.join('\n')}`);
+  }
+  const config = result.data;
+  config.dataDir = path.resolve(cwd, config.dataDir);
+  return config;
+}
+
+/** A copy safe to log: secrets and credentials blanked. */
+export function redactConfig(config: SluiceConfig): SluiceConfig {
+  const copy = structuredClone(config);
+  copy.aws.secretAccessKey = copy.aws.secretAccessKey ? '***' : '';
+  copy.warehouse.postgresUrl = copy.warehouse.postgresUrl.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+  if (copy.serving.token) copy.serving.token = '***';
+  return copy;
+}

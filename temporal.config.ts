@@ -1,0 +1,36 @@
+// Retry policies, timeouts and schedule defaults for every workflow and activity, in one place.
+// Workflows import this file, so it must stay deterministic: plain constants, no Node APIs.
+// Task queue names are deployment config (config/schema.ts → temporal.taskQueues).
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/** Per-shard consume activities: long polls that heartbeat; a dead worker is noticed in seconds. */
+export const shardConsumeActivity: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+};
+
+/** Short control-plane activities (list shards, read progress markers). */
+export const controlActivity: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+};
+
+/** Batch steps: idempotent, so retried freely; heartbeats make a killed worker visible quickly. */
+export const batchStepActivity: ActivityOptions = {
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '15 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+};
+
+/** How often a shard consumer loops before continuing as new even if Temporal does not ask. */
+export const shardConsumerMaxIterations = 500;
+
+/** How often a stream supervisor re-lists shards to pick up splits and merges. */
+export const supervisorRelistInterval = '30 seconds';
+
+export const workflowIds = {
+  supervisor: (stream: string, processor: string) => `stream-supervisor/${stream}/${processor}`,
+  shardConsumer: (stream: string, processor: string, shardId: string) => `shard-consumer/${stream}/${processor}/${shardId}`,
+  batchRun: (runId: string) => `batch-run/${runId}`,
+};
