@@ -1,0 +1,4 @@
+// Every workflow the workers register. Deterministic orchestration only: no I/O, clocks or Node APIs.
+export { batchRunWorkflow, progressQuery } from './batch-run';
+export { shardConsumerWorkflow, checkpointQuery } from './shard-consumer';
+export { streamSupervisorWorkflow } from './stream-supervisor';
