@@ -28,6 +28,11 @@ function isNotFound(err: unknown): boolean {
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }
 
+/** URL-encodes a key for CopySource, keeping `/` and `=` literal (s3rver does not decode `%3D`; S3 accepts both). */
+export function copySourceKey(key: string): string {
+  return encodeURIComponent(key).replace(/%2F/g, '/').replace(/%3D/g, '=');
+}
+
 export async function ensureBucket(client: S3Client, bucket: string): Promise<void> {
   try {
     await client.send(new HeadBucketCommand({ Bucket: bucket }));
@@ -73,7 +78,7 @@ export function s3ObjectStore(client: S3Client, bucket: string): ObjectStore {
     async move(from, to) {
       try {
         await client.send(
-          new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }),
+          new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${copySourceKey(from)}` }),
         );
       } catch (err) {
         // A retried move whose first attempt already deleted the source: done if the target is there.

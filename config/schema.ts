@@ -137,7 +137,7 @@ export const configSchema = z.object({
     .object({
       // Events collected within this long of the newest raw-sink progress marker are left to the
       // speed layer: the batch watermark never runs ahead of what the master dataset holds.
-      latenessMs: z.coerce.number().int().min(0).default(0),
+      latenessMs: z.coerce.number().int().min(0).default(2_000),
     })
     .prefault({}),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),

@@ -3,51 +3,77 @@ import type { JobName, TaskInput, TaskResult } from '../batch/jobs';
 import type { SluiceConfig } from '../config';
 import type { BatchEngine } from './engine';
 
-// The local engine: the batch job code across a pool of worker threads (TypeScript through tsx).
+// The local engine: the batch job code across a pool of worker threads. A thread that dies fails
+// the task it held (the activity retries it); it never takes the worker process down.
+
+interface Pending {
+  resolve(r: TaskResult): void;
+  reject(e: Error): void;
+}
+
+class Thread {
+  readonly worker: Worker;
+  private pending?: Pending & { id: number };
+  dead?: Error;
+
+  constructor(config: SluiceConfig) {
+    this.worker = new Worker(new URL('./local-thread-entry.mjs', import.meta.url), { workerData: { config } });
+    this.worker.on('message', (msg: { id: number; result?: TaskResult; error?: string }) => {
+      const p = this.pending;
+      if (!p || p.id !== msg.id) return;
+      this.pending = undefined;
+      if (msg.error) p.reject(new Error(msg.error));
+      else p.resolve(msg.result!);
+    });
+    const die = (err: Error) => {
+      this.dead ??= err;
+      this.pending?.reject(err);
+      this.pending = undefined;
+    };
+    this.worker.on('error', die);
+    this.worker.on('exit', (code) => die(new Error(`engine thread exited with code ${code}`)));
+  }
+
+  run(id: number, job: JobName, task: TaskInput): Promise<TaskResult> {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise((resolve, reject) => {
+      this.pending = { id, resolve, reject };
+      this.worker.postMessage({ id, job, task });
+    });
+  }
+}
 
 export function localEngine(config: SluiceConfig, threads = config.emr.threads): BatchEngine {
-  let pool: Worker[] | undefined;
-  const start = () =>
-    (pool ??= Array.from(
-      { length: threads },
-      () => new Worker(new URL('./local-thread.ts', import.meta.url), { workerData: { config }, execArgv: ['--import', 'tsx'] }),
-    ));
+  let pool: Thread[] = [];
+  let nextId = 0;
+  const healthyPool = () => {
+    pool = pool.filter((t) => !t.dead);
+    while (pool.length < threads) pool.push(new Thread(config));
+    return pool;
+  };
 
   return {
-    async run(job: JobName, tasks: TaskInput[], onProgress): Promise<TaskResult[]> {
-      const workers = start();
+    async run(job, tasks, onProgress) {
       const results: TaskResult[] = new Array(tasks.length);
       let next = 0;
       let done = 0;
-      let nextId = 0;
-      const runOn = (worker: Worker): Promise<void> =>
-        new Promise((resolve, reject) => {
-          const step = () => {
-            if (next >= tasks.length) return resolve();
-            const index = next++;
-            const id = nextId++;
-            const onMessage = (msg: { id: number; result?: TaskResult; error?: string }) => {
-              if (msg.id !== id) return;
-              worker.off('message', onMessage);
-              worker.off('error', onError);
-              if (msg.error) return reject(new Error(`${job} task ${tasks[index].key} failed: ${msg.error}`));
-              results[index] = msg.result!;
-              onProgress(++done, tasks.length);
-              step();
-            };
-            const onError = (err: Error) => reject(err);
-            worker.on('message', onMessage);
-            worker.once('error', onError);
-            worker.postMessage({ id, job, task: tasks[index] });
-          };
-          step();
-        });
-      await Promise.all(workers.map(runOn));
+      const drive = async (thread: Thread) => {
+        while (next < tasks.length) {
+          const index = next++;
+          try {
+            results[index] = await thread.run(nextId++, job, tasks[index]);
+          } catch (err) {
+            throw new Error(`${job} task ${tasks[index].key} failed: ${(err as Error).message}`);
+          }
+          onProgress(++done, tasks.length);
+        }
+      };
+      await Promise.all(healthyPool().map(drive));
       return results;
     },
     async close() {
-      await Promise.all((pool ?? []).map((w) => w.terminate()));
-      pool = undefined;
+      await Promise.all(pool.map((t) => t.worker.terminate()));
+      pool = [];
     },
   };
 }

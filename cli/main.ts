@@ -1,0 +1,163 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type SluiceConfig } from '../config';
+import { makeLogger } from '../observability/logger';
+import { httpReady, tcpReady } from '../stack/processes';
+import { Stack, stackUrls } from '../stack/stack';
+import { connectTemporal } from '../workers/wiring';
+import { runBatch } from './batch';
+import { runDemo } from './demo';
+
+// `sluice <command>`: the operator's entry point to the local stack and the pipeline.
+
+const USAGE = `usage: sluice <command>
+
+  up        start the whole local stack and supervise it (Ctrl-C or \`sluice down\` stops it)
+  down      stop a stack started by \`sluice up\`
+  status    show what runs and where
+  batch     start one batch run and follow it to the end
+  demo      start the stack, send tracker events, run a batch, print the merged counts, stop
+
+Configuration: sluice.config.json (or SLUICE_CONFIG=file) and SLUICE_* environment variables,
+e.g. SLUICE_COLLECTOR__PORT=9090. See README.md.`;
+
+const pidFile = (config: SluiceConfig) => path.join(config.dataDir, 'sluice.pid');
+
+function runningPid(config: SluiceConfig): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(pidFile(config), 'utf8'));
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+async function up(config: SluiceConfig): Promise<void> {
+  const existing = runningPid(config);
+  if (existing) throw new Error(`a stack is already running (pid ${existing}); \`sluice down\` stops it`);
+  const log = makeLogger('sluice', config.log.level);
+  const stack = new Stack(config, log);
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    stopping ??= (async () => {
+      log.info({ signal }, 'stopping the stack');
+      await stack.stop();
+      fs.rmSync(pidFile(config), { force: true });
+      process.exit(0);
+    })();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  fs.writeFileSync(pidFile(config), String(process.pid));
+  try {
+    await stack.start();
+  } catch (err) {
+    await stack.stop();
+    fs.rmSync(pidFile(config), { force: true });
+    throw err;
+  }
+  const urls = stack.urls;
+  process.stdout.write(
+    [
+      '',
+      'Sluice is up:',
+      `  collector     ${urls.collector}   (trackers send here: /i, /com.snowplowanalytics.snowplow/tp2)`,
+      `  serving API   ${urls.serving}/v1/counts/minutes?from=…&to=…`,
+      `  Temporal UI   ${urls.temporalUi}`,
+      `  Temporal      ${urls.temporal} (namespace ${config.temporal.namespace})`,
+      `  workers       ${urls.workers}/health`,
+      `  logs          ${path.join(config.dataDir, 'logs')}`,
+      'Ctrl-C or `sluice down` stops everything; data stays in ' + config.dataDir,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function down(config: SluiceConfig): Promise<void> {
+  const pid = runningPid(config);
+  if (!pid) {
+    process.stdout.write('no stack is running\n');
+    return;
+  }
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      process.stdout.write('stack stopped\n');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`stack (pid ${pid}) did not stop within 60 s`);
+}
+
+async function status(config: SluiceConfig): Promise<void> {
+  const urls = stackUrls(config);
+  const pid = runningPid(config);
+  const rows: [string, string, boolean][] = [
+    ['stack', pid ? `pid ${pid}` : 'not running', Boolean(pid)],
+    ['temporal', urls.temporal, await tcpReady(Number(urls.temporal.split(':').pop()))()],
+    ['temporal ui', urls.temporalUi, await httpReady(urls.temporalUi)()],
+    ['kinesis', config.kinesis.endpoint || 'aws', config.kinesis.local ? await tcpReady(config.kinesis.port)() : true],
+    ['s3', config.s3.endpoint || 'aws', config.s3.local ? await tcpReady(config.s3.port)() : true],
+    ['postgres', `127.0.0.1:${config.warehouse.postgresPort}`, await tcpReady(config.warehouse.postgresPort)()],
+    ['collector', urls.collector, await httpReady(`${urls.collector}/health`)()],
+    ['workers', urls.workers, await httpReady(`${urls.workers}/health`)()],
+    ['serving', urls.serving, await httpReady(`${urls.serving}/health`)()],
+  ];
+  for (const [name, where, ok] of rows) process.stdout.write(`${ok ? 'up  ' : 'down'}  ${name.padEnd(12)} ${where}\n`);
+}
+
+async function batch(config: SluiceConfig): Promise<void> {
+  const { client, connection } = await connectTemporal(config);
+  try {
+    const { result, link } = await runBatch(client, config);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n${link}\n`);
+  } finally {
+    await connection.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  const [command] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 2;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'up':
+      await up(config);
+      return -1; // keep running until a signal
+    case 'down':
+      await down(config);
+      return 0;
+    case 'status':
+      await status(config);
+      return 0;
+    case 'batch':
+      await batch(config);
+      return 0;
+    case 'demo':
+      return (await runDemo(config, makeLogger('sluice', process.env.SLUICE_LOG__LEVEL ?? 'warn'))) ? 0 : 1;
+    default:
+      process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`sluice: ${err instanceof ConfigError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+    process.exit(1);
+  },
+);

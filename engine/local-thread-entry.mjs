@@ -1,0 +1,6 @@
+// Worker threads do not inherit the parent's TypeScript loader on Node 20: register tsx here,
+// then load the thread's TypeScript code.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./local-thread.ts');
