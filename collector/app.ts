@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { encodeCollectorPayload } from '../codecs/collector-payload';
 import type { Logger } from '../observability/logger';
+import { fastifyLogging } from '../observability/fastify';
 import { toCollectorPayload } from './payload';
 import type { CollectorMetrics } from './metrics';
 import type { KinesisSink } from './sink';
@@ -22,7 +23,7 @@ const TP2_PATH = '/com.snowplowanalytics.snowplow/tp2';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function buildCollectorApp(sink: KinesisSink, m: CollectorMetrics, opts: CollectorOptions, log: Logger): FastifyInstance {
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: opts.bodyLimitBytes, disableRequestLogging: true });
+  const app = Fastify({ ...fastifyLogging(log), bodyLimit: opts.bodyLimitBytes });
 
   // Bodies are kept verbatim: the raw record carries the body as the tracker sent it.
   app.removeAllContentTypeParsers();

@@ -68,7 +68,13 @@ export function localEngine(config: SluiceConfig, threads = config.emr.threads):
           onProgress(++done, tasks.length);
         }
       };
-      await Promise.all(healthyPool().map(drive));
+      try {
+        await Promise.all(healthyPool().map(drive));
+      } finally {
+        // Threads live for one step: batch runs are far apart, so idle threads would only hold memory.
+        await Promise.all(pool.map((t) => t.worker.terminate()));
+        pool = [];
+      }
       return results;
     },
     async close() {

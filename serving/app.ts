@@ -1,7 +1,8 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pool } from '../adapters/postgres';
 import type { Logger } from '../observability/logger';
+import { fastifyLogging } from '../observability/fastify';
 import { mergedMinuteCounts } from './queries';
 
 // The serving layer's HTTP API: one merged answer from the batch and realtime views.
@@ -21,7 +22,7 @@ const countsSchema = {
 } as const;
 
 export function buildServingApp(pool: Pool, log: Logger, opts: { token?: string } = {}): FastifyInstance {
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 64 * 1024 });
+  const app = Fastify({ ...fastifyLogging(log), bodyLimit: 64 * 1024 });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 

@@ -1,11 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel } from '@temporalio/worker';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createBatchActivities } from '../activities/batch';
 import { createSpeedActivities } from '../activities/speed';
 import { loadConfig } from '../config';
 import { makeLogger } from '../observability/logger';
+import { fastifyLogging } from '../observability/fastify';
 import { connectTemporal, makeAdapters, makeEngine } from './wiring';
 
 // The Temporal worker process: the speed and batch task queues, sharing one workflow bundle.
@@ -59,7 +60,7 @@ const batchWorker = await Worker.create({
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
-const health = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true });
+const health = Fastify(fastifyLogging(log));
 health.get('/health', async (_req, reply) => {
   const ok = speedWorker.getState() === 'RUNNING' && batchWorker.getState() === 'RUNNING';
   return reply.code(ok ? 200 : 503).send({ speed: speedWorker.getState(), batch: batchWorker.getState() });

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Installs what a fresh machine lacks, before `npm run demo` and `npm test`: the npm packages,
+// the Temporal CLI (built once from the Go module proxy into .tools/bin), and, as root, Debian's
+// PostgreSQL and lzop. Plain Node with no dependencies: it runs before node_modules exists.
+// Nothing here downloads anything at run time of the pipeline or the tests.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const toolsBin = path.join(root, '.tools', 'bin');
+const TEMPORAL_CLI = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+
+const say = (msg) => process.stderr.write(`[bootstrap] ${msg}\n`);
+
+function onPath(cmd) {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && fs.existsSync(path.join(dir, cmd)));
+}
+
+function run(cmd, args, opts = {}) {
+  const started = Date.now();
+  const res = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${res.status ?? res.signal})`);
+  return ((Date.now() - started) / 1000).toFixed(1);
+}
+
+function npmPackages() {
+  const marker = path.join(root, 'node_modules', '.package-lock.json');
+  const lock = path.join(root, 'package-lock.json');
+  if (fs.existsSync(marker) && fs.statSync(marker).mtimeMs >= fs.statSync(lock).mtimeMs) return;
+  say('installing npm packages (npm ci)…');
+  say(`npm packages installed in ${run('npm', ['ci', '--no-audit', '--no-fund'])} s`);
+}
+
+function temporalCli() {
+  if (onPath('temporal') || fs.existsSync(path.join(toolsBin, 'temporal'))) return;
+  if (!onPath('go')) throw new Error('no `temporal` CLI and no Go toolchain to build it: install Go, or put `temporal` on the PATH');
+  say(`building the Temporal CLI (${TEMPORAL_CLI}) into .tools/bin, once; this takes a few minutes…`);
+  fs.mkdirSync(toolsBin, { recursive: true });
+  const seconds = run('go', ['install', TEMPORAL_CLI], { env: { ...process.env, GOBIN: toolsBin, GOFLAGS: '-buildvcs=false' } });
+  say(`Temporal CLI built in ${seconds} s`);
+}
+
+function hasPostgres() {
+  try {
+    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (fs.existsSync(path.join(dir, 'postgres'))) return true;
+  } catch {
+    // fall through to Debian's layout
+  }
+  const base = '/usr/lib/postgresql';
+  return fs.existsSync(base) && fs.readdirSync(base).some((v) => fs.existsSync(path.join(base, v, 'bin', 'postgres')));
+}
+
+function debianPackages() {
+  const missing = [];
+  if (!hasPostgres()) missing.push('postgresql');
+  if (!onPath('lzop')) missing.push('lzop');
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0 || !onPath('apt-get')) {
+    throw new Error(`missing ${missing.join(', ')}: install with your package manager (e.g. apt-get install ${missing.join(' ')})`);
+  }
+  say(`installing Debian packages: ${missing.join(', ')}…`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-qq'], { env });
+  say(`installed in ${run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env })} s`);
+}
+
+try {
+  npmPackages();
+  temporalCli();
+  debianPackages();
+} catch (err) {
+  say(`failed: ${err.message}`);
+  process.exit(1);
+}

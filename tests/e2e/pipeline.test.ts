@@ -1,0 +1,165 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client, Connection } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeS3Client } from '../../adapters/aws-clients';
+import { s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import { makePool, type Pool } from '../../adapters/postgres';
+import { newRunId, runBatch } from '../../cli/batch';
+import { sendTrackerEvents } from '../../cli/send-events';
+import type { SluiceConfig } from '../../config';
+import { makeLogger } from '../../observability/logger';
+import { readProgress } from '../../speed/raw-sink';
+import { findTemporalCli } from '../../stack/standins';
+import { Stack } from '../../stack/stack';
+import { workflowIds } from '../../temporal.config';
+import { connectTemporal } from '../../workers/wiring';
+import { batchRunWorkflow } from '../../workflows/batch-run';
+import { testConfig } from '../helpers/standins';
+
+// The walking skeleton end to end: the real Snowplow node tracker → collector → Kinesis →
+// Temporal speed layer → realtime views; raw S3 sink → Temporal batch run → atomic.events and
+// batch views; the serving API merging both. Every part is the real local stand-in.
+
+const DAY = 24 * 3600_000;
+const quiet = () => {};
+
+let config: SluiceConfig;
+let stack: Stack;
+let pool: Pool;
+let store: ObjectStore;
+let temporal: { client: Client; connection: Connection };
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000, intervalMs = 300): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+async function merged(): Promise<{ watermark: string | null; totals: { batch: number; realtime: number; all: number } }> {
+  const now = Date.now();
+  const q = new URLSearchParams({ from: new Date(now - DAY).toISOString(), to: new Date(now + DAY).toISOString() });
+  const res = await fetch(`${stack.urls.serving}/v1/counts/minutes?${q}`);
+  expect(res.status).toBe(200);
+  return res.json() as never;
+}
+
+/** Sends through the tracker, then waits until the realtime views and the raw sink have them all. */
+async function sendAndSettle(appId: string, count: number, expectedTotal: number): Promise<void> {
+  const sent = await sendTrackerEvents({ collectorUrl: stack.urls.collector, appId, count });
+  expect(sent.failedRequests).toBe(0);
+  const sentAt = Date.now();
+  await waitFor('realtime views', async () => ((await merged()).totals.all >= expectedTotal ? true : undefined));
+  const shards = ['shardId-000000000000', 'shardId-000000000001'];
+  await waitFor('raw S3 sink', async () => {
+    const markers = await readProgress(store, config.kinesis.streams.raw, shards);
+    return markers.every((m) => m && m.completeThroughMs >= sentAt) ? true : undefined;
+  });
+}
+
+async function countEvents(where = 'true'): Promise<{ rows: number; ids: number }> {
+  const { rows } = await pool.query(`SELECT count(*) AS n, count(DISTINCT "event_id") AS ids FROM "atomic"."events" WHERE ${where}`);
+  return { rows: Number(rows[0].n), ids: Number(rows[0].ids) };
+}
+
+beforeAll(async () => {
+  config = testConfig();
+  stack = new Stack(config, makeLogger('e2e', 'warn'));
+  await stack.start();
+  pool = makePool(config, 2);
+  store = s3ObjectStore(makeS3Client(config), config.s3.bucket);
+  temporal = await connectTemporal(config);
+});
+
+afterAll(async () => {
+  await temporal?.connection.close();
+  await pool?.end();
+  await stack?.stop();
+  if (config) fs.rmSync(config.dataDir, { recursive: true, force: true });
+});
+
+describe('walking skeleton', () => {
+  it('counts every tracker event once in the realtime views, atomic.events and the merged answer', async () => {
+    await sendAndSettle('e2e-one', 120, 120);
+    const before = await merged();
+    expect(before.totals).toEqual({ batch: 0, realtime: 120, all: 120 });
+
+    const { result, workflowId } = await runBatch(temporal.client, config, newRunId(), quiet);
+    expect(result.step).toBe('done');
+    expect(result.loaded).toBe(120);
+    expect(await countEvents()).toEqual({ rows: 120, ids: 120 });
+    const types = await pool.query('SELECT "event", count(*) AS n FROM "atomic"."events" GROUP BY 1 ORDER BY 1');
+    expect(types.rows).toEqual([
+      { event: 'page_view', n: 40 },
+      { event: 'struct', n: 40 },
+      { event: 'unstruct', n: 40 },
+    ]);
+
+    // The merged answer is unchanged by the batch run, whichever side of the watermark the events fall.
+    const after = await merged();
+    expect(after.totals.all).toBe(120);
+    expect(after.watermark).not.toBeNull();
+
+    // The master dataset: lzop files the stock tool accepts, archived under the run.
+    const archived = await store.list(`archive/raw/run=${result.runId}/`);
+    expect(archived.length).toBeGreaterThan(0);
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-lzo-'));
+    for (const [i, key] of archived.entries()) {
+      const file = path.join(tmp, `${i}.lzo`);
+      fs.writeFileSync(file, await store.get(key));
+      execFileSync('lzop', ['-t', file], { stdio: 'pipe' });
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+    expect(await store.list('raw/in/')).toEqual([]);
+
+    // The run is visible to operators through Temporal's own CLI.
+    const listed = execFileSync(findTemporalCli(), ['workflow', 'list', '--address', config.temporal.address, '--query', `WorkflowType = 'batchRunWorkflow'`], { encoding: 'utf8' });
+    expect(listed).toContain(workflowId);
+  });
+
+  it('finishes a batch run with the same rows after its worker is killed mid-step', async () => {
+    await sendAndSettle('e2e-kill', 300, 420);
+    const runId = newRunId();
+    const handle = await temporal.client.workflow.start(batchRunWorkflow, {
+      workflowId: workflowIds.batchRun(runId),
+      taskQueue: config.temporal.taskQueues.batch,
+      args: [{ runId }],
+    });
+    // Kill the worker process while the enrich activity runs (its engine threads are starting).
+    await waitFor(
+      'the enrich step to start',
+      async () => {
+        const d = await handle.describe();
+        const raw = d.raw.pendingActivities ?? [];
+        const started = proto.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
+        return raw.some((a) => a.activityType?.name === 'enrichRawFiles' && a.state === started) ? true : undefined;
+      },
+      30_000,
+      25,
+    );
+    stack.processes.get('workers')!.kill('SIGKILL'); // the supervisor starts it again
+
+    const result = await handle.result();
+    expect(result.loaded).toBe(300);
+    expect(await countEvents(`"app_id" = 'e2e-kill'`)).toEqual({ rows: 300, ids: 300 });
+    expect(await countEvents()).toEqual({ rows: 420, ids: 420 });
+
+    // The enrich step really ran twice: the attempt that finished was not the first.
+    const history = await handle.fetchHistory();
+    const enrichScheduled = history.events!.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'enrichRawFiles',
+    )!;
+    const started = history.events!.find(
+      (e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === enrichScheduled.eventId?.toString(),
+    )!;
+    expect(started.activityTaskStartedEventAttributes!.attempt).toBeGreaterThan(1);
+    expect((await merged()).totals.all).toBe(420);
+  });
+});
