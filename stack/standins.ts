@@ -70,7 +70,9 @@ export function s3Spec(config: SluiceConfig): ProcessSpec {
   return {
     name: 's3',
     command: process.execPath,
-    args: [require.resolve('s3rver/bin/s3rver.js'), '-d', dir, '-a', '127.0.0.1', '-p', String(config.s3.port), '--silent'],
+    // s3rver builds ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node >= 17) only
+    // has in its legacy provider: without it every listing past 1,000 keys fails with InternalError.
+    args: ['--openssl-legacy-provider', require.resolve('s3rver/bin/s3rver.js'), '-d', dir, '-a', '127.0.0.1', '-p', String(config.s3.port), '--silent'],
     ready: tcpReady(config.s3.port),
   };
 }

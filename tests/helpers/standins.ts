@@ -1,0 +1,123 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, type SluiceConfig } from '../../config';
+import { makeLogger } from '../../observability/logger';
+import { ManagedProcess, type ProcessSpec } from '../../stack/processes';
+
+// Test helpers: free ports, a config pointing every endpoint at fresh ports and a fresh temp data
+// dir, and real stand-ins (kinesalite, s3rver, PostgreSQL) started as managed child processes.
+
+function listenOnFreePort(): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+function portOf(server: net.Server): number {
+  return (server.address() as net.AddressInfo).port;
+}
+
+function close(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = await listenOnFreePort();
+  const port = portOf(server);
+  await close(server);
+  return port;
+}
+
+/** `n` distinct free ports (all held open until every one is chosen, so none repeats). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) servers.push(await listenOnFreePort());
+    return servers.map(portOf);
+  } finally {
+    await Promise.all(servers.map(close));
+  }
+}
+
+// Holds n listeners open at once (so the ports are distinct), prints the ports, closes them.
+const FREE_PORTS_SCRIPT = `
+const net = require('node:net');
+const n = Number(process.argv[1]);
+const servers = [];
+const next = () => {
+  if (servers.length === n) {
+    process.stdout.write(JSON.stringify(servers.map((s) => s.address().port)));
+    servers.forEach((s) => s.close());
+    return;
+  }
+  const s = net.createServer();
+  s.listen(0, '127.0.0.1', () => { servers.push(s); next(); });
+};
+next();
+`;
+
+/** `n` distinct free ports, synchronously (a short-lived child process draws them). */
+export function freePortsSync(n: number): number[] {
+  const out = execFileSync(process.execPath, ['-e', FREE_PORTS_SCRIPT, String(n)], { encoding: 'utf8' });
+  return JSON.parse(out) as number[];
+}
+
+/**
+ * A config on a fresh temp dataDir (os.tmpdir()/sluice-test-*) and fresh ports for every
+ * listener. `overrides` are extra SLUICE_* environment entries, applied last
+ * (e.g. `{ SLUICE_COLLECTOR__BODY_LIMIT_BYTES: '2048' }`).
+ */
+export function testConfig(overrides: Record<string, string> = {}): SluiceConfig {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-test-'));
+  const [kinesis, s3, postgres, temporal, temporalUi, collector, serving, workers] = freePortsSync(8);
+  const env: Record<string, string> = {
+    SLUICE_DATA_DIR: dataDir,
+    SLUICE_LOG__LEVEL: 'warn',
+    SLUICE_KINESIS__PORT: String(kinesis),
+    SLUICE_KINESIS__ENDPOINT: `http://127.0.0.1:${kinesis}`,
+    SLUICE_S3__PORT: String(s3),
+    SLUICE_S3__ENDPOINT: `http://127.0.0.1:${s3}`,
+    SLUICE_WAREHOUSE__POSTGRES_PORT: String(postgres),
+    SLUICE_WAREHOUSE__POSTGRES_URL: `postgres://sluice@127.0.0.1:${postgres}/sluice`,
+    SLUICE_TEMPORAL__ADDRESS: `127.0.0.1:${temporal}`,
+    SLUICE_TEMPORAL__UI_PORT: String(temporalUi),
+    SLUICE_COLLECTOR__PORT: String(collector),
+    SLUICE_SERVING__PORT: String(serving),
+    SLUICE_WORKERS__PORT: String(workers),
+    ...overrides,
+  };
+  // cwd = the temp dir, so a sluice.config.json in the project root is never picked up.
+  return loadConfig(env, dataDir);
+}
+
+/** Starts a stand-in (logs under config.dataDir/logs); stop() and start() again to simulate an outage. */
+export async function startStandin(spec: ProcessSpec, config: SluiceConfig): Promise<ManagedProcess> {
+  const proc = new ManagedProcess(spec, path.join(config.dataDir, 'logs'), makeLogger(`test-${spec.name}`, 'warn'));
+  await proc.start();
+  return proc;
+}
+
+/** Stops the stand-ins (in reverse order) and removes the config's temp data dir. */
+export async function teardown(config: SluiceConfig | undefined, ...procs: (ManagedProcess | undefined)[]): Promise<void> {
+  for (const p of procs.reverse()) await p?.stop().catch(() => undefined);
+  if (config && path.basename(config.dataDir).startsWith('sluice-test-')) {
+    fs.rmSync(config.dataDir, { recursive: true, force: true });
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until it holds or `timeoutMs` passes. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, stepMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('waitFor: condition not met in time');
+    await sleep(stepMs);
+  }
+}
