@@ -46,13 +46,11 @@ export interface EnrichmentFailure {
 
 // ---- payloads (Payload in snowplow-badrows) ----
 /** Snowplow's `Payload.CollectorPayload`: the decoded collector payload, replayable by recovery. */
-export interface BadRowCollectorPayload {
+/** The request context both payload shapes carry. */
+interface RequestContext {
   vendor: string;
   version: string;
-  querystring: NVP[];
   contentType: string | null;
-  body: string | null;
-  collector: string;
   encoding: string;
   hostname: string | null;
   timestamp: string | null;
@@ -60,23 +58,19 @@ export interface BadRowCollectorPayload {
   useragent: string | null;
   refererUri: string | null;
   headers: string[];
+}
+
+export interface BadRowCollectorPayload extends RequestContext {
+  querystring: NVP[];
+  body: string | null;
+  collector: string;
   networkUserId: string | null;
 }
 
 /** Snowplow's `Payload.RawEvent`: one event's parameters plus the collector context. */
-export interface RawEventPayload {
-  vendor: string;
-  version: string;
+export interface RawEventPayload extends RequestContext {
   parameters: NVP[];
-  contentType: string | null;
   loaderName: string;
-  encoding: string;
-  hostname: string | null;
-  timestamp: string | null;
-  ipAddress: string | null;
-  useragent: string | null;
-  refererUri: string | null;
-  headers: string[];
   userId: string | null;
 }
 

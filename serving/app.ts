@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pool } from '../adapters/postgres';
@@ -22,13 +23,19 @@ const countsSchema = {
 } as const;
 
 export function buildServingApp(pool: Pool, log: Logger, opts: { token?: string } = {}): FastifyInstance {
-  const app = Fastify({ ...fastifyLogging(log), bodyLimit: 64 * 1024 });
+  // Unknown query parameters are an error, not silently dropped (Fastify's default strips them).
+  const app = Fastify({ ...fastifyLogging(log), bodyLimit: 64 * 1024, ajv: { customOptions: { removeAdditional: false } } });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
   app.addHook('onRequest', async (req, reply) => {
     if (!opts.token || req.url === '/health') return;
-    if (req.headers.authorization !== `Bearer ${opts.token}`) return reply.code(401).send({ error: 'unauthorized' });
+    const given = Buffer.from(req.headers.authorization ?? '');
+    const expected = Buffer.from(`Bearer ${opts.token}`);
+    // Constant-time comparison, so response timing does not reveal the token.
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return reply.code(401).send({ error: 'unauthorized' });
+    }
   });
 
   app.get('/health', async () => 'OK');

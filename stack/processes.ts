@@ -90,11 +90,9 @@ export class ManagedProcess {
         this.log.info({ process: this.spec.name, pid: this.pid }, 'ready');
         return;
       }
-      if (this.child?.exitCode !== null && this.child?.exitCode !== undefined && !this.stopping) {
-        // Fall through to the next poll: the exit handler restarts, but a child that exits at
-        // once is most likely misconfigured, so give up after a few restarts.
-        if (this.restarts > 3) break;
-      }
+      // The exit handler restarts a child that dies; one that keeps dying before it is ready is
+      // misconfigured, so stop waiting for it.
+      if (this.restarts > 3) break;
       await sleep(200);
     }
     throw new Error(`${this.spec.name} did not become ready; see ${this.logFile()}`);
