@@ -4,7 +4,7 @@ import Fastify from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createBatchActivities } from '../activities/batch';
 import { createSpeedActivities } from '../activities/speed';
-import { loadConfig } from '../config';
+import { loadConfig, redactConfig } from '../config';
 import { makeLogger } from '../observability/logger';
 import { fastifyLogging } from '../observability/fastify';
 import { connectTemporal, makeAdapters, makeEngine } from './wiring';
@@ -13,6 +13,7 @@ import { connectTemporal, makeAdapters, makeEngine } from './wiring';
 
 const config = loadConfig();
 const log = makeLogger('worker', config.log.level);
+log.info({ config: redactConfig(config) }, 'configuration loaded');
 Runtime.install({
   logger: new DefaultLogger('WARN', (entry) => log[entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as Lowercase<Exclude<LogLevel, 'TRACE'>>)]({ ...entry.meta }, entry.message)),
 });
