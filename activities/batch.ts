@@ -80,9 +80,10 @@ export function createBatchActivities(deps: BatchDeps) {
       const markers = await readProgress(deps.store, deps.rawStream, shards.map((s) => s.shardId));
       // A shard with no marker yet may hold unsunk data: then the watermark cannot advance.
       const completeThroughMs = markers.every((m) => m !== undefined) ? markers.map((m) => m!.completeThroughMs) : [];
-      const files = await moveAll(deps.store, runPrefix.rawIn, runPrefix.rawProcessing(runId), 'stage');
-      const staged = (await deps.store.list(runPrefix.rawProcessing(runId))).length;
-      return { files: Math.max(files, staged), completeThroughMs };
+      await moveAll(deps.store, runPrefix.rawIn, runPrefix.rawProcessing(runId), 'stage');
+      // Counted from the run's folder, so files an earlier attempt already moved are included.
+      const files = (await deps.store.list(runPrefix.rawProcessing(runId))).length;
+      return { files, completeThroughMs };
     },
 
     async enrichRawFiles({ runId }: { runId: string }): Promise<StepCounts> {

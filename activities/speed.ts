@@ -108,7 +108,7 @@ export function createSpeedActivities(deps: SpeedDeps) {
           await flush();
         } else if (caughtUp && pending.length === 0) {
           // Nothing buffered and nothing new: everything that arrived before this poll is handled.
-          await processor.process([], { stream: input.stream, shardId: input.shardId, after: checkpoint }, { caughtUpAtMs: pollStarted });
+          await flush(pollStarted);
         }
         if (batch.records.length === 0) await sleep(deps.pollMs);
       }
