@@ -1,15 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { makeS3Client, makeKinesisClient } from '../adapters/aws-clients';
-import { listShards } from '../adapters/kinesis';
-import { s3ObjectStore } from '../adapters/object-store';
 import { makePool } from '../adapters/postgres';
 import type { SluiceConfig } from '../config';
 import type { Logger } from '../observability/logger';
-import { readProgress } from '../speed/raw-sink';
 import { Stack } from '../stack/stack';
 import { floorMinute, MINUTE_MS } from '../views/minute-counts';
 import { connectTemporal } from '../workers/wiring';
 import { runBatch } from './batch';
+import { fetchMergedCounts, waitFor, waitForRawSink } from './probes';
 import { sendTrackerEvents } from './send-events';
 
 // `sluice demo`: the whole pipeline once, end to end, on the local defaults. Two waves of tracker
@@ -18,41 +15,6 @@ import { sendTrackerEvents } from './send-events';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
-
-interface MergedAnswer {
-  watermark: string | null;
-  totals: { batch: number; realtime: number; all: number };
-  points: { minute: string; count: number; source: string }[];
-}
-
-async function merged(servingUrl: string, from: number, to: number): Promise<MergedAnswer> {
-  const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(to).toISOString() });
-  const res = await fetch(`${servingUrl}/v1/counts/minutes?${q}`);
-  if (!res.ok) throw new Error(`serving API answered ${res.status}`);
-  return (await res.json()) as MergedAnswer;
-}
-
-/** Waits until every raw shard's sink has flushed everything that arrived before `t`. */
-async function waitForRawSink(config: SluiceConfig, t: number): Promise<void> {
-  const kinesis = makeKinesisClient(config);
-  const store = s3ObjectStore(makeS3Client(config), config.s3.bucket);
-  const shards = (await listShards(kinesis, config.kinesis.streams.raw)).filter((s) => !s.endingSequenceNumber);
-  await waitFor('the raw S3 sink', async () => {
-    const markers = await readProgress(store, config.kinesis.streams.raw, shards.map((s) => s.shardId));
-    return markers.every((m) => m && m.completeThroughMs >= t) ? true : undefined;
-  });
-  kinesis.destroy();
-}
 
 export async function runDemo(config: SluiceConfig, log: Logger, eventsPerWave = 150): Promise<boolean> {
   const stack = new Stack(config, log);
@@ -78,7 +40,7 @@ export async function runDemo(config: SluiceConfig, log: Logger, eventsPerWave =
     const to = floorMinute(sentAt) + MINUTE_MS;
     say('waiting for the speed layer (stream enrich → realtime views, raw S3 sink)…');
     const speed = await waitFor('the realtime views', async () => {
-      const m = await merged(urls.serving, from, to);
+      const m = await fetchMergedCounts(urls.serving, from, to);
       return m.totals.all >= total ? m : undefined;
     });
     say(`  realtime views hold ${speed.totals.realtime} events`);
@@ -90,7 +52,7 @@ export async function runDemo(config: SluiceConfig, log: Logger, eventsPerWave =
     const { result, link } = await runBatch(client, config, undefined, (l) => say(`  ${l}`));
     await connection.close();
 
-    const answer = await merged(urls.serving, from, to);
+    const answer = await fetchMergedCounts(urls.serving, from, to);
     say('');
     say(`merged per-minute counts (watermark ${answer.watermark ?? 'none'}):`);
     for (const p of answer.points) say(`  ${p.minute}  ${String(p.count).padStart(6)}  ${p.source}`);

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type SluiceConfig } from '../config';
 import { makeLogger } from '../observability/logger';
 import { httpReady, tcpReady } from '../stack/processes';
+import { temporalPort } from '../stack/standins';
 import { Stack, stackUrls } from '../stack/stack';
 import { connectTemporal } from '../workers/wiring';
 import { runBatch } from './batch';
@@ -101,7 +102,7 @@ async function status(config: SluiceConfig): Promise<void> {
   const pid = runningPid(config);
   const rows: [string, string, boolean][] = [
     ['stack', pid ? `pid ${pid}` : 'not running', Boolean(pid)],
-    ['temporal', urls.temporal, await tcpReady(Number(urls.temporal.split(':').pop()))()],
+    ['temporal', urls.temporal, await tcpReady(temporalPort(config))()],
     ['temporal ui', urls.temporalUi, await httpReady(urls.temporalUi)()],
     ['kinesis', config.kinesis.endpoint || 'aws', config.kinesis.local ? await tcpReady(config.kinesis.port)() : true],
     ['s3', config.s3.endpoint || 'aws', config.s3.local ? await tcpReady(config.s3.port)() : true],

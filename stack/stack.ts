@@ -12,7 +12,7 @@ import { workflowIds } from '../temporal.config';
 import { connectTemporal, speedTopology } from '../workers/wiring';
 import { streamSupervisorWorkflow } from '../workflows/stream-supervisor';
 import { ManagedProcess, assertPortFree, httpReady, type ProcessSpec } from './processes';
-import { kinesaliteSpec, postgresSpec, projectRoot, s3Spec, temporalSpec } from './standins';
+import { kinesaliteSpec, postgresSpec, projectRoot, s3Spec, temporalPort, temporalSpec } from './standins';
 
 // The whole local stack: stand-ins first, then provisioning, then Sluice's own services.
 
@@ -83,7 +83,7 @@ export class Stack {
       [c.workers.port, 'workers.port'],
     ];
     if (c.temporal.mode === 'local') {
-      ports.push([Number(c.temporal.address.split(':').pop()), 'temporal.address'], [c.temporal.uiPort, 'temporal.uiPort']);
+      ports.push([temporalPort(c), 'temporal.address'], [c.temporal.uiPort, 'temporal.uiPort']);
     }
     if (c.kinesis.local) ports.push([c.kinesis.port, 'kinesis.port']);
     if (c.s3.local) ports.push([c.s3.port, 's3.port']);

@@ -11,8 +11,9 @@ import { tcpReady, type ProcessSpec } from './processes';
 const require = createRequire(import.meta.url);
 export const projectRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
-function portOf(address: string): number {
-  return Number(address.split(':').pop());
+/** The port of the Temporal frontend, from `temporal.address` (host:port). */
+export function temporalPort(config: SluiceConfig): number {
+  return Number(config.temporal.address.split(':').pop());
 }
 
 /** `temporal` from the PATH, else the project-local build made by bin/bootstrap.mjs. */
@@ -29,7 +30,7 @@ export function findTemporalCli(): string {
 export function temporalSpec(config: SluiceConfig): ProcessSpec {
   const dir = path.join(config.dataDir, 'temporal');
   fs.mkdirSync(dir, { recursive: true });
-  const port = portOf(config.temporal.address);
+  const port = temporalPort(config);
   return {
     name: 'temporal',
     command: findTemporalCli(),

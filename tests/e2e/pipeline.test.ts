@@ -12,7 +12,7 @@ import { newRunId, runBatch } from '../../cli/batch';
 import { sendTrackerEvents } from '../../cli/send-events';
 import type { SluiceConfig } from '../../config';
 import { makeLogger } from '../../observability/logger';
-import { readProgress } from '../../speed/raw-sink';
+import { fetchMergedCounts, waitFor, waitForRawSink } from '../../cli/probes';
 import { findTemporalCli } from '../../stack/standins';
 import { Stack } from '../../stack/stack';
 import { workflowIds } from '../../temporal.config';
@@ -33,37 +33,20 @@ let pool: Pool;
 let store: ObjectStore;
 let temporal: { client: Client; connection: Connection };
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000, intervalMs = 300): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-async function merged(): Promise<{ watermark: string | null; totals: { batch: number; realtime: number; all: number } }> {
+async function merged() {
   const now = Date.now();
-  const q = new URLSearchParams({ from: new Date(now - DAY).toISOString(), to: new Date(now + DAY).toISOString() });
-  const res = await fetch(`${stack.urls.serving}/v1/counts/minutes?${q}`);
-  expect(res.status).toBe(200);
-  return res.json() as never;
+  return fetchMergedCounts(stack.urls.serving, now - DAY, now + DAY);
 }
 
 /** Sends through the tracker, then waits until the realtime views and the raw sink have them all. */
 async function sendAndSettle(appId: string, count: number, expectedTotal: number): Promise<void> {
   const sent = await sendTrackerEvents({ collectorUrl: stack.urls.collector, appId, count });
   expect(sent.failedRequests).toBe(0);
-  await waitFor('realtime views', async () => ((await merged()).totals.all >= expectedTotal ? true : undefined));
+  await waitFor('realtime views', async () => ((await merged()).totals.all >= expectedTotal ? true : undefined), 90_000, 300);
   // Counted by the speed layer, so in the raw stream by now (the collector buffers before it
   // writes): the raw sink is done with them once its marker passes this instant.
   const inStreamAt = Date.now();
-  const shards = ['shardId-000000000000', 'shardId-000000000001'];
-  await waitFor('raw S3 sink', async () => {
-    const markers = await readProgress(store, config.kinesis.streams.raw, shards);
-    return markers.every((m) => m && m.completeThroughMs >= inStreamAt) ? true : undefined;
-  });
+  await waitForRawSink(config, inStreamAt);
 }
 
 async function countEvents(where = 'true'): Promise<{ rows: number; ids: number }> {
