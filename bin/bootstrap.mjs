@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Installs what a fresh machine lacks, before `npm run demo` and `npm test`: the npm packages,
 // the Temporal CLI (built once from the Go module proxy into .tools/bin), and, as root, Debian's
-// PostgreSQL and lzop. Plain Node with no dependencies: it runs before node_modules exists.
+// PostgreSQL and lzop (and, with --test, Chromium for the browser tests). Plain Node with no dependencies: it runs before node_modules exists.
 // Nothing here downloads anything at run time of the pipeline or the tests.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const toolsBin = path.join(root, '.tools', 'bin');
+const forTests = process.argv.includes('--test');
 const TEMPORAL_CLI = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 
 const say = (msg) => process.stderr.write(`[bootstrap] ${msg}\n`);
@@ -70,6 +71,8 @@ function debianPackages() {
   const missing = [];
   if (!hasPostgres()) missing.push('postgresql');
   if (!onPath('lzop')) missing.push('lzop');
+  // Browser tests (tracker in a page, dashboard screenshot) drive Debian's Chromium; the demo does not need it.
+  if (forTests && !onPath('chromium')) missing.push('chromium');
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0 || !onPath('apt-get')) {
     throw new Error(`missing ${missing.join(', ')}: install with your package manager (e.g. apt-get install ${missing.join(' ')})`);
