@@ -10,7 +10,9 @@ import type { TaskInput } from '../batch/jobs';
 import { assertRunId, runPrefix } from '../batch/layout';
 import type { BatchEngine } from '../engine/engine';
 import { readProgress } from '../speed/raw-sink';
-import { floorMinute, MINUTE_MS, nextWatermark } from '../views/minute-counts';
+import { recomputeBatchViews } from '../views/batch-views';
+import { nextWatermark } from '../views/minute-counts';
+import { retireRealtimeRows } from '../speed/realtime-views';
 import { ATOMIC_COLUMNS } from '../warehouse/atomic-events';
 import { quoteIdent } from '../warehouse/sql';
 
@@ -122,26 +124,16 @@ export function createBatchActivities(deps: BatchDeps) {
     },
 
     /**
-     * Recomputes the per-minute batch view for every minute the run touched, from atomic.events,
-     * and advances the watermark, in one transaction.
+     * Recomputes the batch views (minute and hour) for every bucket the run touched, from
+     * atomic.events, advances the watermark and retires the realtime rows it covers, in one transaction.
      */
-    async computeBatchViews({ runId, window, completeThroughMs }: { runId: string; window: { from?: number; to?: number }; completeThroughMs: number[] }): Promise<{ watermark: number | null; minutes: number }> {
+    async computeBatchViews({ runId, window, completeThroughMs }: { runId: string; window: { from?: number; to?: number }; completeThroughMs: number[] }): Promise<{ watermark: number | null; rows: number }> {
       assertRunId(runId);
       return inTransaction(deps.pool, async (client) => {
         await client.query('LOCK TABLE "sluice"."batch_watermark" IN EXCLUSIVE MODE');
-        let minutes = 0;
-        if (window.from !== undefined && window.to !== undefined) {
-          const from = new Date(floorMinute(window.from));
-          const to = new Date(floorMinute(window.to) + MINUTE_MS);
-          const res = await client.query(
-            `INSERT INTO "sluice"."batch_minute_counts" ("minute", "event_count", "run_id")
-             SELECT date_trunc('minute', "collector_tstamp"), count(*), $3 FROM "atomic"."events"
-             WHERE "collector_tstamp" >= $1 AND "collector_tstamp" < $2 GROUP BY 1
-             ON CONFLICT ("minute") DO UPDATE SET "event_count" = EXCLUDED."event_count", "run_id" = EXCLUDED."run_id"`,
-            [from, to, runId],
-          );
-          minutes = res.rowCount ?? 0;
-        }
+        const rows = window.from !== undefined && window.to !== undefined
+          ? await recomputeBatchViews(client, { from: window.from, to: window.to }, runId)
+          : 0;
         const prev = await client.query('SELECT "watermark" FROM "sluice"."batch_watermark" WHERE "id" = 1');
         const previous = prev.rowCount ? (prev.rows[0].watermark as Date).getTime() : null;
         const watermark = nextWatermark(previous, completeThroughMs, deps.latenessMs);
@@ -151,8 +143,10 @@ export function createBatchActivities(deps: BatchDeps) {
              ON CONFLICT ("id") DO UPDATE SET "watermark" = EXCLUDED."watermark", "run_id" = EXCLUDED."run_id", "updated_at" = now()`,
             [new Date(watermark), runId],
           );
+          // The batch views answer everything before the watermark now: retire those realtime rows.
+          await retireRealtimeRows(client, watermark);
         }
-        return { watermark, minutes };
+        return { watermark, rows };
       });
     },
 

@@ -35,13 +35,42 @@ export const SLUICE_SCHEMA_DDL: string[] = [
      "watermark" timestamp NOT NULL,
      "run_id" text NOT NULL,
      "updated_at" timestamptz NOT NULL DEFAULT now())`,
-  `CREATE TABLE IF NOT EXISTS "sluice"."batch_minute_counts" (
-     "minute" timestamp PRIMARY KEY,
-     "event_count" bigint NOT NULL,
-     "run_id" text NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS "sluice"."realtime_minute_counts" (
-     "minute" timestamp PRIMARY KEY,
-     "event_count" bigint NOT NULL)`,
+  // Views (views/definitions.ts): per grain (minute, hour) and bucket, events by type and the
+  // distinct users and sessions. Batch rows are recomputed from atomic.events per run window.
+  `CREATE TABLE IF NOT EXISTS "sluice"."batch_view_events" (
+     "grain" text NOT NULL CHECK ("grain" IN ('minute', 'hour')),
+     "bucket" timestamp NOT NULL,
+     "event_name" text NOT NULL,
+     "events" bigint NOT NULL,
+     "run_id" text NOT NULL,
+     PRIMARY KEY ("grain", "bucket", "event_name"))`,
+  `CREATE TABLE IF NOT EXISTS "sluice"."batch_view_uniques" (
+     "grain" text NOT NULL CHECK ("grain" IN ('minute', 'hour')),
+     "bucket" timestamp NOT NULL,
+     "users" bigint NOT NULL,
+     "sessions" bigint NOT NULL,
+     "run_id" text NOT NULL,
+     PRIMARY KEY ("grain", "bucket"))`,
+  // Realtime rows are incremented in the same transaction as each shard's checkpoint. Distinct
+  // counts keep their members, so a user seen on two shards is counted once, as batch does.
+  `CREATE TABLE IF NOT EXISTS "sluice"."realtime_view_events" (
+     "grain" text NOT NULL CHECK ("grain" IN ('minute', 'hour')),
+     "bucket" timestamp NOT NULL,
+     "event_name" text NOT NULL,
+     "events" bigint NOT NULL,
+     PRIMARY KEY ("grain", "bucket", "event_name"))`,
+  `CREATE TABLE IF NOT EXISTS "sluice"."realtime_view_members" (
+     "grain" text NOT NULL CHECK ("grain" IN ('minute', 'hour')),
+     "bucket" timestamp NOT NULL,
+     "kind" text NOT NULL CHECK ("kind" IN ('user', 'session')),
+     "member" text NOT NULL,
+     PRIMARY KEY ("grain", "bucket", "kind", "member"))`,
+  // Events the realtime views have counted, by (event_id, fingerprint): a record the enriched
+  // stream carries twice (stream enrich is at-least-once) is counted once.
+  `CREATE TABLE IF NOT EXISTS "sluice"."realtime_seen_events" (
+     "minute" timestamp NOT NULL,
+     "event_key" text NOT NULL,
+     PRIMARY KEY ("minute", "event_key"))`,
   `CREATE TABLE IF NOT EXISTS "sluice"."stream_checkpoints" (
      "stream" text NOT NULL,
      "processor" text NOT NULL,

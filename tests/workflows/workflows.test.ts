@@ -58,7 +58,7 @@ describe('batchRunWorkflow', () => {
       },
       async computeBatchViews({ completeThroughMs }) {
         calls.push(`views ${completeThroughMs.join(',')}`);
-        return { watermark: 120_000, minutes: 3 };
+        return { watermark: 120_000, rows: 3 };
       },
       async archiveRun() {
         calls.push('archive');
