@@ -23,6 +23,16 @@ export const batchStepActivity: ActivityOptions = {
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
 };
 
+/**
+ * The load step: retried a few times for transient warehouse trouble, then the run parks and
+ * waits for an operator's retry/skip/abort signal instead of failing (workflows/batch-run.ts).
+ */
+export const loadActivity: ActivityOptions = {
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '15 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4 },
+};
+
 /** How often a shard consumer loops before continuing as new even if Temporal does not ask. */
 export const shardConsumerMaxIterations = 500;
 
@@ -33,4 +43,5 @@ export const workflowIds = {
   supervisor: (stream: string, processor: string) => `stream-supervisor/${stream}/${processor}`,
   shardConsumer: (stream: string, processor: string, shardId: string) => `shard-consumer/${stream}/${processor}/${shardId}`,
   batchRun: (runId: string) => `batch-run/${runId}`,
+  reprocess: (id: string) => `reprocess/${id}`,
 };

@@ -9,7 +9,8 @@ import { inTransaction, type Pool } from '../adapters/postgres';
 import type { TaskInput } from '../batch/jobs';
 import { assertRunId, runPrefix } from '../batch/layout';
 import type { BatchEngine } from '../engine/engine';
-import { readProgress } from '../speed/raw-sink';
+import { readSinkProgress } from '../speed/file-sink';
+import { ENRICHED_FORMAT, ENRICHED_IN, RAW_FORMAT } from '../speed/raw-sink';
 import { recomputeBatchViews } from '../views/batch-views';
 import { nextWatermark } from '../views/minute-counts';
 import { retireRealtimeRows } from '../speed/realtime-views';
@@ -25,7 +26,7 @@ export interface BatchDeps {
   pool: Pool;
   engine: BatchEngine;
   kinesis: KinesisClient;
-  rawStream: string;
+  streams: { raw: string; enriched: string };
   latenessMs: number;
 }
 
@@ -58,6 +59,39 @@ async function moveAll(store: ObjectStore, from: string, to: string, step: strin
   return keys.length;
 }
 
+/**
+ * Claims the files under `from` for this run (first claim wins, in PostgreSQL) and moves the
+ * claimed ones to `to`. A retried attempt finds its own earlier claims; another run's are left alone.
+ */
+async function claimAndMove(deps: BatchDeps, runId: string, from: string, to: string): Promise<number> {
+  const keys = await deps.store.list(from);
+  if (keys.length > 0) {
+    await deps.pool.query(
+      `INSERT INTO "sluice"."staged_files" ("key", "run_id") SELECT unnest($1::text[]), $2 ON CONFLICT ("key") DO NOTHING`,
+      [keys, runId],
+    );
+  }
+  const claimed = new Set(
+    (await deps.pool.query<{ key: string }>('SELECT "key" FROM "sluice"."staged_files" WHERE "run_id" = $1', [runId])).rows.map((r) => r.key),
+  );
+  const mine = keys.filter((k) => claimed.has(k));
+  const beat = progress('stage');
+  for (const [i, key] of mine.entries()) {
+    await deps.store.move(key, to + key.slice(from.length));
+    beat(i + 1, mine.length);
+  }
+  // Counted from the run's folder, so files an earlier attempt already moved are included.
+  return (await deps.store.list(to)).length;
+}
+
+/** Per open shard of `stream`: the instant the sink's files hold everything through (empty when unknown). */
+async function completeThrough(deps: BatchDeps, area: string, stream: string): Promise<number[]> {
+  const shards = (await listShards(deps.kinesis, stream)).filter((s) => !s.endingSequenceNumber);
+  const markers = await readSinkProgress(deps.store, area, stream, shards.map((s) => s.shardId));
+  // A shard with no marker yet may hold unsunk data: then the watermark cannot advance.
+  return markers.every((m) => m !== undefined) ? markers.map((m) => m!.completeThroughMs) : [];
+}
+
 async function runJob(deps: BatchDeps, job: 'enrich' | 'shred', runId: string, inputPrefix: string): Promise<StepCounts> {
   const keys = await deps.store.list(inputPrefix);
   const etlTstamp = Date.now();
@@ -75,16 +109,19 @@ async function runJob(deps: BatchDeps, job: 'enrich' | 'shred', runId: string, i
 
 export function createBatchActivities(deps: BatchDeps) {
   return {
-    /** Reads the raw sink's progress first, then moves raw/in to the run's processing folder. */
+    /** Reads the raw sink's progress first, then moves the run's raw/in files to its processing folder. */
     async stageRawFiles({ runId }: { runId: string }): Promise<StageResult> {
       assertRunId(runId);
-      const shards = (await listShards(deps.kinesis, deps.rawStream)).filter((s) => !s.endingSequenceNumber);
-      const markers = await readProgress(deps.store, deps.rawStream, shards.map((s) => s.shardId));
-      // A shard with no marker yet may hold unsunk data: then the watermark cannot advance.
-      const completeThroughMs = markers.every((m) => m !== undefined) ? markers.map((m) => m!.completeThroughMs) : [];
-      await moveAll(deps.store, runPrefix.rawIn, runPrefix.rawProcessing(runId), 'stage');
-      // Counted from the run's folder, so files an earlier attempt already moved are included.
-      const files = (await deps.store.list(runPrefix.rawProcessing(runId))).length;
+      const completeThroughMs = await completeThrough(deps, RAW_FORMAT.area, deps.streams.raw);
+      const files = await claimAndMove(deps, runId, runPrefix.rawIn, runPrefix.rawProcessing(runId));
+      return { files, completeThroughMs };
+    },
+
+    /** Stream-enrich mode: the enriched sink's files become the run's enriched input directly. */
+    async stageEnrichedFiles({ runId }: { runId: string }): Promise<StageResult> {
+      assertRunId(runId);
+      const completeThroughMs = await completeThrough(deps, ENRICHED_FORMAT.area, deps.streams.enriched);
+      const files = await claimAndMove(deps, runId, ENRICHED_IN, runPrefix.enriched(runId));
       return { files, completeThroughMs };
     },
 

@@ -30,6 +30,12 @@ export const SLUICE_SCHEMA_DDL: string[] = [
      "window_from" timestamp,
      "window_to" timestamp,
      "loaded_at" timestamptz NOT NULL DEFAULT now())`,
+  // Which run claimed which input file: two runs (a manual one beside a scheduled one) can never
+  // stage the same file, and a retried stage finds the files its earlier attempt claimed.
+  `CREATE TABLE IF NOT EXISTS "sluice"."staged_files" (
+     "key" text PRIMARY KEY,
+     "run_id" text NOT NULL,
+     "staged_at" timestamptz NOT NULL DEFAULT now())`,
   `CREATE TABLE IF NOT EXISTS "sluice"."batch_watermark" (
      "id" smallint PRIMARY KEY DEFAULT 1 CHECK ("id" = 1),
      "watermark" timestamp NOT NULL,

@@ -6,6 +6,21 @@ import { z } from 'zod';
 const port = z.coerce.number().int().min(1).max(65535);
 const host = z.string().min(1);
 const boolish = z.union([z.boolean(), z.stringbool()]);
+// Collector helpers: lists from env vars are comma-separated; maps are JSON.
+const stringList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+  z.array(z.string().min(1)),
+);
+const jsonObject = (v: unknown): unknown => {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v; // left as a string: the schema then reports the key as not an object
+  }
+};
+const TWO_SEGMENTS = /^\/[^/]+\/[^/]+$/;
+const STANDARD_PATHS = ['/com.snowplowanalytics.snowplow/tp2', '/r/tp2', '/com.snowplowanalytics.iglu/v1'] as const;
 
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('.sluice'),
@@ -87,12 +102,93 @@ export const configSchema = z.object({
       host: host.default('127.0.0.1'),
       port: port.default(8080),
       name: z.string().min(1).default('sluice-collector'),
-      bodyLimitBytes: z.coerce.number().int().min(1024).max(50_000_000).default(1_000_000),
+      // Requests with a bigger body get 413. Bodies bigger than one Kinesis record are split on their
+      // `data` array (see sink.maxRecordBytes), so this may exceed the record limit.
+      bodyLimitBytes: z.coerce.number().int().min(1024).max(50_000_000).default(2_097_152),
+      // Request line + headers; beyond it Node answers 431.
+      maxHeaderBytes: z.coerce.number().int().min(1024).max(1_048_576).default(32_768),
+      // Addresses (IPs, CIDRs, or proxy-addr names such as `loopback`) whose X-Forwarded-For is
+      // believed. Empty: the socket address is the client IP and X-Forwarded-For is ignored.
+      trustedProxies: stringList.default([]),
+      // Custom `/{vendor}/{version}` paths mapped to the standard ones (Snowplow's `paths`).
+      paths: z
+        .preprocess(
+          jsonObject,
+          z.record(z.string().regex(TWO_SEGMENTS, 'must be a /vendor/version path'), z.enum(STANDARD_PATHS)),
+        )
+        .default({}),
+      cookie: z
+        .object({
+          enabled: boolish.default(true),
+          name: z.string().regex(/^[A-Za-z0-9_\-.]+$/, 'must be a cookie name token').default('sp'),
+          expirationDays: z.coerce.number().min(0).max(3650).default(365),
+          // The first domain that the Origin host equals or is a subdomain of; else fallbackDomain;
+          // else no Domain attribute (the cookie belongs to the collector's host).
+          domains: stringList.default([]),
+          fallbackDomain: z.string().min(1).optional(),
+          secure: boolish.default(true),
+          httpOnly: boolish.default(true),
+          sameSite: z.enum(['None', 'Lax', 'Strict']).default('None'),
+        })
+        .prefault({}),
+      // Requests carrying this cookie (name exact, value a regular expression matched whole) are
+      // answered as usual but not sunk, and get no cookie.
+      doNotTrackCookie: z
+        .object({
+          enabled: boolish.default(false),
+          name: z.string().default(''),
+          value: z.string().default(''),
+        })
+        .superRefine((dnt, ctx) => {
+          if (!dnt.enabled) return;
+          if (!dnt.name) ctx.addIssue({ code: 'custom', path: ['name'], message: 'required when doNotTrackCookie is enabled' });
+          try {
+            new RegExp(dnt.value);
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', path: ['value'], message: `not a regular expression: ${(err as Error).message}` });
+          }
+        })
+        .prefault({}),
+      redirect: z
+        .object({
+          // `/r/*` answers 404 unless enabled; custom paths mapped to /r/tp2 work either way.
+          enabled: boolish.default(false),
+          // Hosts a redirect may go to (exact match). Empty: every redirect is refused (400).
+          allowedHosts: stringList.default([]),
+          macro: z
+            .object({
+              enabled: boolish.default(false),
+              placeholder: z.string().min(1).default('${SP_NUID}'),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+      cors: z.object({ maxAgeSeconds: z.coerce.number().int().min(-1).default(3600) }).prefault({}),
+      crossDomain: z
+        .object({
+          enabled: boolish.default(false),
+          domains: stringList.default(['*']),
+          secure: boolish.default(true),
+        })
+        .prefault({}),
+      sink: z
+        .object({
+          // `ip` keeps one client's records on one shard; `random` spreads the load evenly.
+          partitionKey: z.enum(['random', 'ip']).default('random'),
+          // Largest raw record (Snowplow's maxBytes); Kinesis takes up to 1 MiB of data + key.
+          maxRecordBytes: z.coerce.number().int().min(1024).max(1_048_000).default(1_000_000),
+          // PutRecords calls in flight at once per stream.
+          maxInFlight: z.coerce.number().int().min(1).max(64).default(4),
+          // Consecutive failed PutRecords calls before /sink-health answers 503.
+          unhealthyAfterFailures: z.coerce.number().int().min(1).default(1),
+        })
+        .prefault({}),
       buffer: z
         .object({
           byteLimit: z.coerce.number().int().min(1).default(3_145_728),
           recordLimit: z.coerce.number().int().min(1).max(500).default(500),
           timeLimitMs: z.coerce.number().int().min(1).default(500),
+          // Everything held in memory per stream (queued + in flight); beyond it requests get 503.
           maxBufferedBytes: z.coerce.number().int().min(1).default(64 * 1024 * 1024),
         })
         .prefault({}),
@@ -120,7 +216,9 @@ export const configSchema = z.object({
     .prefault({}),
   speed: z
     .object({
-      startPosition: z.enum(['TRIM_HORIZON', 'LATEST']).default('TRIM_HORIZON'),
+      // Where a shard with no checkpoint starts; AT_TIMESTAMP reads from speed.startTimestamp.
+      startPosition: z.enum(['TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP']).default('TRIM_HORIZON'),
+      startTimestamp: z.iso.datetime({ offset: true }).optional(),
       pollMs: z.coerce.number().int().min(50).default(250),
       // How long one consume activity polls before it returns its checkpoint to the workflow.
       activityBudgetMs: z.coerce.number().int().min(1_000).default(20_000),
@@ -131,10 +229,26 @@ export const configSchema = z.object({
           maxAgeMs: z.coerce.number().int().min(100).default(10_000),
         })
         .prefault({}),
+      // The enriched S3 sink (enriched/in/): on whenever batch.mode is stream-enrich.
+      enrichedSink: z
+        .object({
+          enabled: boolish.default(false),
+          maxRecords: z.coerce.number().int().min(1).default(50_000),
+          maxBytes: z.coerce.number().int().min(1).default(64 * 1024 * 1024),
+          maxAgeMs: z.coerce.number().int().min(100).default(10_000),
+        })
+        .prefault({}),
+    })
+    .refine((s) => s.startPosition !== 'AT_TIMESTAMP' || s.startTimestamp !== undefined, {
+      path: ['startTimestamp'],
+      message: 'required when startPosition is AT_TIMESTAMP',
     })
     .prefault({}),
   batch: z
     .object({
+      // classic: raw files → enrich → shred. stream-enrich: the speed layer's enriched files → shred
+      // (enrich is skipped, as Snowplow's R102 allowed).
+      mode: z.enum(['classic', 'stream-enrich']).default('classic'),
       // Events collected within this long of the newest raw-sink progress marker are left to the
       // speed layer: the batch watermark never runs ahead of what the master dataset holds.
       latenessMs: z.coerce.number().int().min(0).default(2_000),

@@ -53,7 +53,7 @@ const batchWorker = await Worker.create({
     pool: adapters.pool,
     engine,
     kinesis: adapters.kinesis,
-    rawStream: config.kinesis.streams.raw,
+    streams: config.kinesis.streams,
     latenessMs: config.batch.latenessMs,
   }),
   maxConcurrentActivityTaskExecutions: 4,

@@ -1,56 +1,123 @@
-import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { BatchActivities, StepCounts } from '../activities/batch';
-import { batchStepActivity } from '../temporal.config';
+import { batchStepActivity, loadActivity } from '../temporal.config';
 
 // One durable workflow per batch run, readable as the plan it executes. Every step is an
-// idempotent activity, so a worker killed mid-step just means the step runs again.
+// idempotent activity, so a worker killed mid-step just means the step runs again. A load that
+// still fails after its retry policy parks the run until an operator signals retry, skip or abort.
 
 export type BatchStep = 'stage' | 'enrich' | 'shred' | 'load' | 'views' | 'archive' | 'done';
+export type BatchMode = 'classic' | 'stream-enrich';
+export type RunStatus = 'running' | 'awaiting-operator' | 'completed' | 'load-skipped' | 'aborted';
 
 export interface BatchRunInput {
   /** Defaults to the workflow id's last segment (schedules start runs with unique ids). */
   runId?: string;
+  /** classic: raw files → enrich → shred; stream-enrich: the speed layer's enriched files → shred. */
+  mode?: BatchMode;
 }
 
 export interface BatchRunProgress {
   runId: string;
+  mode: BatchMode;
   step: BatchStep;
+  status: RunStatus;
   files: number;
   enriched?: StepCounts;
   shredded?: StepCounts;
   loaded?: number;
   watermark?: number | null;
+  window?: { from?: number; to?: number };
+  /** Why the run waits for an operator (the load's last error), or why it was skipped/aborted. */
+  reason?: string;
 }
 
 export const progressQuery = defineQuery<BatchRunProgress>('progress');
+/** Operator: run the parked step again (e.g. after the warehouse is back). */
+export const retrySignal = defineSignal('retry');
+/** Operator: give up on loading this run (its files are still archived; `sluice reprocess` can load them later). */
+export const skipSignal = defineSignal<[string]>('skip');
+/** Operator: end the run as failed; staged files stay in raw/processing/run=<id>/. */
+export const abortSignal = defineSignal<[string]>('abort');
 
-const { stageRawFiles, enrichRawFiles, shredEnriched, loadWarehouse, computeBatchViews, archiveRun } =
-  proxyActivities<BatchActivities>(batchStepActivity);
+type Decision = { action: 'retry' } | { action: 'skip' | 'abort'; reason: string };
+
+const steps = proxyActivities<BatchActivities>(batchStepActivity);
+const { loadWarehouse } = proxyActivities<BatchActivities>(loadActivity);
 
 export async function batchRunWorkflow(input: BatchRunInput = {}): Promise<BatchRunProgress> {
   const runId = input.runId ?? workflowInfo().workflowId.split('/').pop()!.replace(/[^A-Za-z0-9._-]/g, '-');
-  const progress: BatchRunProgress = { runId, step: 'stage', files: 0 };
+  const mode = input.mode ?? 'classic';
+  const progress: BatchRunProgress = { runId, mode, step: 'stage', status: 'running', files: 0 };
+  let decision: Decision | undefined;
   setHandler(progressQuery, () => progress);
+  setHandler(retrySignal, () => void (decision = { action: 'retry' }));
+  setHandler(skipSignal, (reason) => void (decision = { action: 'skip', reason: reason || 'skipped by operator' }));
+  setHandler(abortSignal, (reason) => void (decision = { action: 'abort', reason: reason || 'aborted by operator' }));
+  const show = (patch: Partial<BatchRunProgress>) => {
+    Object.assign(progress, patch);
+    // The memo is what the Temporal UI lists next to the run.
+    upsertMemo({ runId, mode, step: progress.step, status: progress.status, window: progress.window ?? null, reason: progress.reason ?? null });
+  };
 
-  const staged = await stageRawFiles({ runId });
+  /** Runs a step; when it fails past its retry policy, parks the run until an operator decides. */
+  async function withOperator<T>(run: () => Promise<T>): Promise<T | 'skipped'> {
+    for (;;) {
+      try {
+        return await run();
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        decision = undefined;
+        show({ status: 'awaiting-operator', reason: (err.cause ?? err).message });
+        await condition(() => decision !== undefined);
+        const d = decision!;
+        if (d.action === 'abort') {
+          show({ status: 'aborted', reason: d.reason });
+          throw ApplicationFailure.nonRetryable(`run ${runId} aborted by operator: ${d.reason}`, 'OperatorAbort');
+        }
+        if (d.action === 'skip') {
+          show({ status: 'load-skipped', reason: d.reason });
+          return 'skipped';
+        }
+        show({ status: 'running', reason: undefined });
+      }
+    }
+  }
+
+  show({ step: 'stage' });
+  const staged = mode === 'classic' ? await steps.stageRawFiles({ runId }) : await steps.stageEnrichedFiles({ runId });
   progress.files = staged.files;
 
-  progress.step = 'enrich';
-  progress.enriched = await enrichRawFiles({ runId });
+  if (mode === 'classic') {
+    show({ step: 'enrich' });
+    progress.enriched = await steps.enrichRawFiles({ runId });
+  }
 
-  progress.step = 'shred';
-  progress.shredded = await shredEnriched({ runId });
+  show({ step: 'shred' });
+  progress.shredded = await steps.shredEnriched({ runId });
   const window = { from: progress.shredded.minTstamp, to: progress.shredded.maxTstamp };
+  show({ step: 'load', window });
 
-  progress.step = 'load';
-  progress.loaded = (await loadWarehouse({ runId, window })).loaded;
+  const loaded = await withOperator(() => loadWarehouse({ runId, window }));
+  if (loaded !== 'skipped') {
+    progress.loaded = loaded.loaded;
+    show({ step: 'views' });
+    progress.watermark = (await steps.computeBatchViews({ runId, window, completeThroughMs: staged.completeThroughMs })).watermark;
+  }
 
-  progress.step = 'views';
-  progress.watermark = (await computeBatchViews({ runId, window, completeThroughMs: staged.completeThroughMs })).watermark;
+  show({ step: 'archive' });
+  await steps.archiveRun({ runId });
 
-  progress.step = 'archive';
-  await archiveRun({ runId });
-
-  progress.step = 'done';
+  show({ step: 'done', status: progress.status === 'load-skipped' ? 'load-skipped' : 'completed' });
   return progress;
 }

@@ -6,7 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchActivities } from '../../activities/batch';
 import type { ConsumeInput, SpeedActivities } from '../../activities/speed';
 import { findTemporalCli } from '../../stack/standins';
-import { batchRunWorkflow } from '../../workflows/batch-run';
+import { WorkflowFailedError } from '@temporalio/client';
+import {
+  abortSignal,
+  batchRunWorkflow,
+  progressQuery,
+  retrySignal,
+  skipSignal,
+  type BatchRunProgress,
+} from '../../workflows/batch-run';
 import { shardConsumerWorkflow } from '../../workflows/shard-consumer';
 
 // Orchestration logic of the workflows, on Temporal's test environment (our own dev-server
@@ -33,43 +41,124 @@ async function withWorker<T>(taskQueue: string, activities: object, fn: () => Pr
   return worker.runUntil(fn());
 }
 
+/** Side-effect stand-ins that record the plan; `load` decides what each load attempt does. */
+function batchActivities(calls: string[], load: (attempt: number) => void): BatchActivities {
+  let loadAttempts = 0;
+  const staged = { files: 2, completeThroughMs: [180_000, 200_000] };
+  return {
+    async stageRawFiles() {
+      calls.push('stage raw');
+      return staged;
+    },
+    async stageEnrichedFiles() {
+      calls.push('stage enriched');
+      return staged;
+    },
+    async enrichRawFiles() {
+      calls.push('enrich');
+      return { files: 2, good: 10, bad: 1 };
+    },
+    async shredEnriched() {
+      calls.push('shred');
+      return { files: 1, good: 10, bad: 0, minTstamp: 60_000, maxTstamp: 150_000 };
+    },
+    async loadWarehouse({ window }) {
+      calls.push(`load ${window.from}-${window.to}`);
+      load(++loadAttempts);
+      return { loaded: 10, alreadyLoaded: false };
+    },
+    async computeBatchViews({ completeThroughMs }) {
+      calls.push(`views ${completeThroughMs.join(',')}`);
+      return { watermark: 120_000, rows: 3 };
+    },
+    async archiveRun() {
+      calls.push('archive');
+      return { files: 5 };
+    },
+  };
+}
+
+const start = (runId: string, mode?: 'classic' | 'stream-enrich') =>
+  env.client.workflow.start(batchRunWorkflow, { workflowId: `batch-run/${runId}`, taskQueue: 'batch-test', args: [{ runId, mode }] });
+
+/** Waits until the run reports `status` through its query. */
+async function waitForStatus(handle: { query: (q: typeof progressQuery) => Promise<BatchRunProgress> }, status: string): Promise<BatchRunProgress> {
+  for (let i = 0; i < 600; i++) {
+    const p = await handle.query(progressQuery);
+    if (p.status === status) return p;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`run never reached ${status}`);
+}
+
 describe('batchRunWorkflow', () => {
   it('runs stage → enrich → shred → load → views → archive and passes the window along', async () => {
     const calls: string[] = [];
-    let loadAttempts = 0;
-    const activities: BatchActivities = {
-      async stageRawFiles() {
-        calls.push('stage');
-        return { files: 2, completeThroughMs: [180_000, 200_000] };
-      },
-      async enrichRawFiles() {
-        calls.push('enrich');
-        return { files: 2, good: 10, bad: 1 };
-      },
-      async shredEnriched() {
-        calls.push('shred');
-        return { files: 1, good: 10, bad: 0, minTstamp: 60_000, maxTstamp: 150_000 };
-      },
-      async loadWarehouse({ window }) {
-        calls.push(`load ${window.from}-${window.to}`);
-        // A transient failure is retried by policy, not surfaced to the plan.
-        if (++loadAttempts === 1) throw ApplicationFailure.retryable('warehouse briefly unavailable');
-        return { loaded: 10, alreadyLoaded: false };
-      },
-      async computeBatchViews({ completeThroughMs }) {
-        calls.push(`views ${completeThroughMs.join(',')}`);
-        return { watermark: 120_000, rows: 3 };
-      },
-      async archiveRun() {
-        calls.push('archive');
-        return { files: 5 };
-      },
-    };
-    const result = await withWorker('batch-test', activities, () =>
-      env.client.workflow.execute(batchRunWorkflow, { workflowId: 'batch-run/test-1', taskQueue: 'batch-test', args: [{ runId: 'test-1' }] }),
-    );
-    expect(calls).toEqual(['stage', 'enrich', 'shred', 'load 60000-150000', 'load 60000-150000', 'views 180000,200000', 'archive']);
-    expect(result).toMatchObject({ runId: 'test-1', step: 'done', files: 2, loaded: 10, watermark: 120_000 });
+    // A transient failure is retried by policy, not surfaced to the plan.
+    const activities = batchActivities(calls, (n) => {
+      if (n === 1) throw ApplicationFailure.retryable('warehouse briefly unavailable');
+    });
+    const result = await withWorker('batch-test', activities, async () => (await start('test-1')).result());
+    expect(calls).toEqual(['stage raw', 'enrich', 'shred', 'load 60000-150000', 'load 60000-150000', 'views 180000,200000', 'archive']);
+    expect(result).toMatchObject({ runId: 'test-1', mode: 'classic', step: 'done', status: 'completed', files: 2, loaded: 10, watermark: 120_000 });
+  });
+
+  it('in stream-enrich mode stages the enriched files and skips enrich', async () => {
+    const calls: string[] = [];
+    const result = await withWorker('batch-test', batchActivities(calls, () => undefined), async () => (await start('test-se', 'stream-enrich')).result());
+    expect(calls).toEqual(['stage enriched', 'shred', 'load 60000-150000', 'views 180000,200000', 'archive']);
+    expect(result).toMatchObject({ mode: 'stream-enrich', status: 'completed', loaded: 10 });
+  });
+
+  it('parks a load that keeps failing past its retry policy, and a retry signal finishes the run', async () => {
+    const calls: string[] = [];
+    let warehouseUp = false;
+    const activities = batchActivities(calls, () => {
+      if (!warehouseUp) throw ApplicationFailure.retryable('connect ECONNREFUSED 127.0.0.1:5433');
+    });
+    const result = await withWorker('batch-test', activities, async () => {
+      const handle = await start('test-park');
+      const parked = await waitForStatus(handle, 'awaiting-operator');
+      expect(parked).toMatchObject({ step: 'load', reason: 'connect ECONNREFUSED 127.0.0.1:5433' });
+      // Every attempt of the policy ran before the run parked; nothing after load ran.
+      expect(calls.filter((c) => c.startsWith('load'))).toHaveLength(4);
+      expect(calls).not.toContain('archive');
+      const memo = (await handle.describe()).memo as Record<string, unknown>;
+      expect(memo).toMatchObject({ runId: 'test-park', status: 'awaiting-operator', step: 'load' });
+      warehouseUp = true;
+      await handle.signal(retrySignal);
+      return handle.result();
+    });
+    expect(result).toMatchObject({ status: 'completed', loaded: 10, watermark: 120_000 });
+    expect(calls.slice(-3)).toEqual(['load 60000-150000', 'views 180000,200000', 'archive']);
+  });
+
+  it('skip archives the run without loading or advancing the watermark; abort fails it', async () => {
+    const calls: string[] = [];
+    // A non-retryable failure parks at once.
+    const activities = batchActivities(calls, () => {
+      throw ApplicationFailure.nonRetryable('column "x" is of type integer');
+    });
+    const skipped = await withWorker('batch-test', activities, async () => {
+      const handle = await start('test-skip');
+      await waitForStatus(handle, 'awaiting-operator');
+      await handle.signal(skipSignal, 'bad data, reprocess after the fix');
+      return handle.result();
+    });
+    expect(skipped).toMatchObject({ status: 'load-skipped', reason: 'bad data, reprocess after the fix', step: 'done' });
+    expect(skipped.loaded).toBeUndefined();
+    expect(calls).not.toContain('views 180000,200000');
+    expect(calls[calls.length - 1]).toBe('archive');
+
+    calls.length = 0;
+    const aborted = withWorker('batch-test', activities, async () => {
+      const handle = await start('test-abort');
+      await waitForStatus(handle, 'awaiting-operator');
+      await handle.signal(abortSignal, 'wrong bucket');
+      return handle.result();
+    });
+    await expect(aborted).rejects.toThrow(WorkflowFailedError);
+    expect(calls).not.toContain('archive');
   });
 });
 
