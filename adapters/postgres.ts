@@ -77,6 +77,22 @@ export const SLUICE_SCHEMA_DDL: string[] = [
      "minute" timestamp NOT NULL,
      "event_key" text NOT NULL,
      PRIMARY KEY ("minute", "event_key"))`,
+  // The bad-rows sink's searchable copy of the bad stream (the files under bad/in/ are the
+  // originals). One row per record, keyed by its position, so a replayed record is stored once.
+  `CREATE TABLE IF NOT EXISTS "sluice"."bad_rows" (
+     "stream" text NOT NULL,
+     "shard_id" text NOT NULL,
+     "sequence_number" text NOT NULL,
+     "received_at" timestamp NOT NULL,
+     "failure_tstamp" timestamp,
+     "type" text NOT NULL,
+     "schema" text,
+     "processor" text,
+     "summary" text NOT NULL,
+     "row" jsonb NOT NULL,
+     PRIMARY KEY ("stream", "shard_id", "sequence_number"))`,
+  `CREATE INDEX IF NOT EXISTS "bad_rows_received_at_idx" ON "sluice"."bad_rows" ("received_at")`,
+  `CREATE INDEX IF NOT EXISTS "bad_rows_type_idx" ON "sluice"."bad_rows" ("type", "received_at")`,
   `CREATE TABLE IF NOT EXISTS "sluice"."stream_checkpoints" (
      "stream" text NOT NULL,
      "processor" text NOT NULL,

@@ -4,6 +4,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pool } from '../adapters/postgres';
 import type { Logger } from '../observability/logger';
 import { fastifyLogging } from '../observability/fastify';
+import { badRowRoutes } from './routes-badrows';
 import { viewRoutes } from './routes-views';
 
 // The serving layer's HTTP API: one merged answer from the batch and realtime views.
@@ -28,6 +29,7 @@ export function buildServingApp(pool: Pool, log: Logger, opts: { token?: string 
   app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
 
   app.register(viewRoutes(pool));
+  app.register(badRowRoutes(pool));
 
   return app;
 }

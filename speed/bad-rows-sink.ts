@@ -1,0 +1,92 @@
+import type { Pool } from '../adapters/postgres';
+import type { StreamRecord } from '../adapters/kinesis';
+import type { ObjectStore } from '../adapters/object-store';
+import { fileSinkProcessor, type FileSinkFormat } from './file-sink';
+import type { ShardProcessor } from './processor';
+
+// The bad-rows sink: every record of the bad stream is kept twice, as the original JSON lines in
+// files under bad/in/ (named by shard and sequence range, like the raw sink) and as a row of
+// `sluice.bad_rows` that the serving API searches by type, schema, time and text (the job the
+// Elasticsearch sink did for Snowplow). Both writes are idempotent, so a retried batch is stored once.
+
+export const BAD_FORMAT: FileSinkFormat = {
+  area: 'bad',
+  extension: 'json',
+  contentType: 'application/x-ndjson',
+  encode: (records) => Buffer.from(`${records.map((r) => r.data.toString('utf8')).join('\n')}\n`),
+};
+
+export interface BadRowRecord {
+  receivedAt: number;
+  failureTstamp: number | null;
+  type: string;
+  schema: string | null;
+  processor: string | null;
+  summary: string;
+  row: unknown;
+}
+
+const SUMMARY_MAX = 2_000;
+
+/** Reads one bad-stream record into its searchable fields. Pure; never throws. */
+export function describeBadRow(record: Pick<StreamRecord, 'data' | 'arrivalMs'>): BadRowRecord {
+  const text = record.data.toString('utf8');
+  let row: { schema?: unknown; data?: { processor?: { artifact?: string; version?: string }; failure?: Record<string, unknown> } };
+  try {
+    row = JSON.parse(text);
+    if (typeof row !== 'object' || row === null) throw new Error('not an object');
+  } catch {
+    // Not JSON: kept whole (base64) so that nothing is lost, typed so it can be found.
+    return { receivedAt: record.arrivalMs, failureTstamp: null, type: 'unparsable', schema: null, processor: null, summary: text.slice(0, SUMMARY_MAX), row: { base64: record.data.toString('base64') } };
+  }
+  const schema = typeof row.schema === 'string' ? row.schema : null;
+  const type = (schema && /^iglu:[^/]+\/([^/]+)\/jsonschema\//.exec(schema)?.[1]) || 'unknown';
+  const failure = row.data?.failure ?? {};
+  const at = typeof failure.timestamp === 'string' ? Date.parse(failure.timestamp) : NaN;
+  const detail = failure.messages ?? failure.errors ?? failure.message ?? failure.expectation ?? failure;
+  const processor = row.data?.processor ? `${row.data.processor.artifact ?? '?'} ${row.data.processor.version ?? ''}`.trim() : null;
+  return {
+    receivedAt: record.arrivalMs,
+    failureTstamp: Number.isFinite(at) ? at : null,
+    type,
+    schema,
+    processor,
+    summary: JSON.stringify(detail).slice(0, SUMMARY_MAX),
+    row,
+  };
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+async function insertBadRows(pool: Pool, stream: string, shardId: string, records: StreamRecord[]): Promise<void> {
+  const rows = records.map((r) => ({ seq: r.sequenceNumber, ...describeBadRow(r) }));
+  await pool.query(
+    `INSERT INTO "sluice"."bad_rows" ("stream", "shard_id", "sequence_number", "received_at", "failure_tstamp", "type", "schema", "processor", "summary", "row")
+     SELECT $1, $2, * FROM unnest($3::text[], $4::timestamp[], $5::timestamp[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
+     ON CONFLICT DO NOTHING`,
+    [
+      stream,
+      shardId,
+      rows.map((r) => r.seq),
+      rows.map((r) => iso(r.receivedAt)),
+      rows.map((r) => iso(r.failureTstamp)),
+      rows.map((r) => r.type),
+      rows.map((r) => r.schema),
+      rows.map((r) => r.processor),
+      rows.map((r) => r.summary),
+      rows.map((r) => JSON.stringify(r.row)),
+    ],
+  );
+}
+
+export function badRowsSinkProcessor(store: ObjectStore, pool: Pool, limits: { maxRecords: number; maxBytes: number; maxAgeMs: number }): ShardProcessor {
+  const files = fileSinkProcessor('bad-rows', store, BAD_FORMAT, limits);
+  return {
+    ...files,
+    async process(records, ctx, idle) {
+      // The table first: if the file write then fails, the retry re-inserts nothing new.
+      if (records.length > 0) await insertBadRows(pool, ctx.stream, ctx.shardId, records);
+      return files.process(records, ctx, idle);
+    },
+  };
+}
