@@ -5,18 +5,24 @@ import type { Pool } from '../adapters/postgres';
 import type { Logger } from '../observability/logger';
 import { fastifyLogging } from '../observability/fastify';
 import { badRowRoutes } from './routes-badrows';
+import { DASHBOARD_PATHS, dashboardRoutes } from './routes-dashboard';
+import { streamRoutes, type ShardStatusRow } from './routes-streams';
 import { viewRoutes } from './routes-views';
 
-// The serving layer's HTTP API: one merged answer from the batch and realtime views.
+// The serving layer's HTTP API: one merged answer from the batch and realtime views, bad-row
+// search, and the dashboard page.
 
-export function buildServingApp(pool: Pool, log: Logger, opts: { token?: string } = {}): FastifyInstance {
+/** Reachable without the token: health, and the dashboard page (it holds no data itself). */
+const OPEN_PATHS = new Set(['/health', ...DASHBOARD_PATHS]);
+
+export function buildServingApp(pool: Pool, log: Logger, opts: { token?: string; streamStatus?: () => Promise<ShardStatusRow[]> } = {}): FastifyInstance {
   // Unknown query parameters are an error, not silently dropped (Fastify's default strips them).
   const app = Fastify({ ...fastifyLogging(log), bodyLimit: 64 * 1024, ajv: { customOptions: { removeAdditional: false } } });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!opts.token || req.url === '/health') return;
+    if (!opts.token || OPEN_PATHS.has(req.url.split('?')[0])) return;
     const given = Buffer.from(req.headers.authorization ?? '');
     const expected = Buffer.from(`Bearer ${opts.token}`);
     // Constant-time comparison, so response timing does not reveal the token.
@@ -30,6 +36,8 @@ export function buildServingApp(pool: Pool, log: Logger, opts: { token?: string 
 
   app.register(viewRoutes(pool));
   app.register(badRowRoutes(pool));
+  app.register(streamRoutes(opts.streamStatus));
+  app.register(dashboardRoutes);
 
   return app;
 }

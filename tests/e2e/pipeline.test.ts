@@ -18,6 +18,7 @@ import { Stack } from '../../stack/stack';
 import { workflowIds } from '../../temporal.config';
 import { connectTemporal } from '../../workers/wiring';
 import { batchRunWorkflow } from '../../workflows/batch-run';
+import { launchChromium } from '../helpers/chromium';
 import { testConfig } from '../helpers/standins';
 
 // The walking skeleton end to end: the real Snowplow node tracker → collector → Kinesis →
@@ -25,6 +26,8 @@ import { testConfig } from '../helpers/standins';
 // batch views; the serving API merging both. Every part is the real local stand-in.
 
 const DAY = 24 * 3600_000;
+/** Screenshots for people to look at (gitignored). */
+const ARTIFACTS = path.join(process.cwd(), 'tests', 'artifacts');
 const quiet = () => {};
 
 let config: SluiceConfig;
@@ -87,10 +90,14 @@ describe('walking skeleton', () => {
       { event: 'unstruct', n: 40 },
     ]);
 
-    // The merged answer is unchanged by the batch run, whichever side of the watermark the events fall.
+    // The merged answer is unchanged by the batch run, minute by minute; the minutes the batch
+    // now covers come from the batch part, with the same counts the realtime part had.
     const after = await merged();
     expect(after.totals.all).toBe(120);
     expect(after.watermark).not.toBeNull();
+    const watermark = Date.parse(after.watermark!);
+    expect(after.points.map((p) => [p.minute, p.count])).toEqual(before.points.map((p) => [p.minute, p.count]));
+    for (const p of after.points) expect(p.source).toBe(Date.parse(p.minute) + 60_000 <= watermark ? 'batch' : 'realtime');
 
     // The master dataset: lzop files the stock tool accepts, archived under the run.
     const archived = await store.list(`archive/raw/run=${result.runId}/`);
@@ -146,5 +153,37 @@ describe('walking skeleton', () => {
     )!;
     expect(started.activityTaskStartedEventAttributes!.attempt).toBeGreaterThan(1);
     expect((await merged()).totals.all).toBe(420);
+  });
+
+  it('shows both parts and the watermark on the dashboard, in headless Chromium', async () => {
+    // A batch run once the minute of the earlier events has ended (and the raw sink is past it):
+    // those minutes become the batch part. Then events after the watermark: the realtime part.
+    const nextMinute = Math.floor(Date.now() / 60_000) * 60_000 + 60_000;
+    await new Promise((r) => setTimeout(r, Math.max(0, nextMinute + config.batch.latenessMs + 500 - Date.now())));
+    await waitForRawSink(config, nextMinute + config.batch.latenessMs);
+    const { result } = await runBatch(temporal.client, config, newRunId(), quiet);
+    expect(result.watermark).toBeGreaterThanOrEqual(nextMinute);
+    await sendAndSettle('e2e-live', 30, 450);
+    const answer = await merged();
+    expect(answer.totals).toMatchObject({ all: 450 });
+    expect(answer.totals.batch).toBeGreaterThanOrEqual(420);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (err) => errors.push(err.message));
+      await page.goto(`${stack.urls.serving}/dashboard`);
+      await page.waitForSelector('body[data-loaded="true"]', { timeout: 30_000 });
+      expect(await page.locator('rect.bar.batch').count()).toBeGreaterThan(0);
+      expect(await page.locator('rect.bar.realtime').count()).toBeGreaterThan(0);
+      expect(await page.locator('#watermark-line').count()).toBe(1);
+      expect(await page.textContent('#totals')).toContain('450 events');
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      const png = await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+      expect(png.length).toBeGreaterThan(10_000);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });
