@@ -4,17 +4,27 @@ import type { ObjectStore } from '../adapters/object-store';
 import { enrichRecords } from '../speed/stream-enrich';
 import { partName, runPrefix } from './layout';
 import { shredEnrichedLines } from './shred';
+import { shredMapTask, shredReduceTask } from './shred-jobs';
 
 // The batch job code: one task per input object. The same functions run in the local engine's
 // worker threads and in an EMR step; each reads its input and writes its outputs to the object store.
 
-export type JobName = 'enrich' | 'shred';
+// `shred` is the single-pass atomic-only shredder kept until the activity moves to
+// `shred-map` + `shred-reduce` (batch/shred-run.ts runs both, with de-duplication and
+// shredded tables).
+export type JobName = 'enrich' | 'shred' | 'shred-map' | 'shred-reduce';
 
 export interface TaskInput {
   runId: string;
+  /** The input object (enrich, shred, shred-map) or the bucket's folder (shred-reduce). */
   key: string;
+  /** The input's position in the run (part number), or the bucket number for shred-reduce. */
   index: number;
   etlTstamp: number;
+  /** shred-map: how many buckets to spread events over (fixed for the whole run). */
+  buckets?: number;
+  /** shred-map when reprocessing: keep only events with collector_tstamp in [from, to). */
+  window?: { from: number; to: number };
 }
 
 export interface TaskResult {
@@ -23,11 +33,21 @@ export interface TaskResult {
   bad: number;
   minTstamp?: number;
   maxTstamp?: number;
+  /** shred-map with a window: events left out because they fall outside it. */
+  outside?: number;
+  /** shred-map: the Iglu schema URIs the part's entities name. */
+  schemas?: string[];
+  /** shred-reduce: rows written per schema version URI. */
+  tables?: Record<string, number>;
+  /** shred-reduce: natural duplicates dropped, synthetic duplicates re-identified. */
+  duplicates?: { natural: number; synthetic: number };
+  /** shred-reduce: string values cut to their column's length. */
+  truncated?: number;
 }
 
 export async function enrichTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
   const records = unframeRecords(await readLzop(await store.get(t.key)));
-  const { good, bad } = enrichRecords(
+  const { good, bad } = await enrichRecords(
     records.map((data) => ({ data, sequenceNumber: '0', partitionKey: '', arrivalMs: 0 })),
     t.etlTstamp,
   );
@@ -46,4 +66,6 @@ export async function shredTask(store: ObjectStore, t: TaskInput): Promise<TaskR
 export const jobs: Record<JobName, (store: ObjectStore, t: TaskInput) => Promise<TaskResult>> = {
   enrich: enrichTask,
   shred: shredTask,
+  'shred-map': shredMapTask,
+  'shred-reduce': shredReduceTask,
 };

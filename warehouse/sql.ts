@@ -16,3 +16,13 @@ export function quoteIdent(name: string): string {
 export function qualified(schema: string, table: string): string {
   return `${quoteIdent(schema)}.${quoteIdent(table)}`;
 }
+
+/**
+ * A single-quoted SQL string literal for values that cannot be bound as parameters (COMMENT ON,
+ * COPY options). Quotes are doubled; backslashes and control characters are refused, since
+ * Redshift reads backslash escapes inside literals.
+ */
+export function quoteLiteral(value: string): string {
+  if (/[\\\u0000-\u001f\u007f]/.test(value)) throw new UnsafeIdentifierError(`unsafe SQL literal: ${JSON.stringify(value.slice(0, 200))}`);
+  return `'${value.replace(/'/g, "''")}'`;
+}

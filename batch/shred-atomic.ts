@@ -1,0 +1,97 @@
+import type { EnrichedEvent } from '../codecs/enriched-tsv';
+import { ATOMIC_COLUMNS, atomicColumnType } from '../warehouse/atomic-events';
+import { copyEscape, storable, truncate, type RenderStats } from './shred-values';
+
+// atomic.events rows in COPY text (empty field = NULL, as Snowplow's loaders read the enriched
+// TSV with EMPTYASNULL). Each value is checked against its column so that one odd event becomes
+// a bad row instead of failing the whole load: strings longer than their column are cut to it
+// (what Redshift's TRUNCATECOLUMNS does, counted), anything else that does not fit is an error.
+
+export interface InvalidValue {
+  type: 'InvalidValue';
+  key: string;
+  value: string;
+  message: string;
+}
+
+type Check = (v: string) => string | undefined; // error message, or undefined when valid
+
+const TSTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z?$/;
+
+/** What codecs' parseTstamp accepts (and both warehouses read), checked without building a Date. */
+function validTstamp(v: string): boolean {
+  const m = TSTAMP.exec(v);
+  if (!m) return false;
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 59) return false;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  return d <= [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+}
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+interface ColumnRule {
+  name: string;
+  notNull: boolean;
+  maxChars?: number;
+  check?: Check;
+}
+
+function ruleFor(name: string): ColumnRule {
+  const type = atomicColumnType(name).toLowerCase();
+  const notNull = type.endsWith(' not null');
+  const base = notNull ? type.slice(0, -' not null'.length) : type;
+  const rule: ColumnRule = { name, notNull };
+  const len = /^(?:varchar|char)\((\d+)\)$/.exec(base);
+  if (len) rule.maxChars = Number(len[1]);
+  if (name === 'event_id') rule.check = (v) => (UUID.test(v) ? undefined : 'not a UUID');
+  else if (base === 'timestamp') {
+    rule.check = (v) => (validTstamp(v) ? undefined : 'not a timestamp (yyyy-MM-dd HH:mm:ss.SSS)');
+  } else if (base === 'integer') {
+    rule.check = (v) => (/^-?\d{1,10}$/.test(v) && Math.abs(Number(v)) <= 2147483647 ? undefined : 'not a 32-bit integer');
+  } else if (base === 'double precision') {
+    rule.check = (v) => (/^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v) && Number.isFinite(Number(v)) ? undefined : 'not a number');
+  } else if (/^decimal\((\d+),(\d+)\)$/.test(base)) {
+    const [, p, s] = /^decimal\((\d+),(\d+)\)$/.exec(base)!;
+    const re = new RegExp(`^-?\\d{1,${Number(p) - Number(s)}}(\\.\\d+)?$`);
+    rule.check = (v) => (re.test(v) ? undefined : `not a decimal fitting ${base}`);
+  } else if (base === 'boolean') {
+    rule.check = (v) => (/^(0|1|true|false)$/i.test(v) ? undefined : 'not a boolean (0/1/true/false)');
+  }
+  return rule;
+}
+
+const RULES: readonly ColumnRule[] = ATOMIC_COLUMNS.map(ruleFor);
+
+export type AtomicRowResult = { row: string } | { errors: InvalidValue[] };
+
+/** The atomic.events row of an enriched event, or why it cannot be loaded. */
+export function atomicRow(event: EnrichedEvent, stats: RenderStats): AtomicRowResult {
+  const values = event as Record<string, string | undefined>;
+  const out: string[] = new Array(RULES.length);
+  let errors: InvalidValue[] | undefined;
+  for (let i = 0; i < RULES.length; i++) {
+    const rule = RULES[i];
+    const raw = values[rule.name];
+    if (raw === undefined || raw === '') {
+      if (rule.notNull) (errors ??= []).push({ type: 'InvalidValue', key: rule.name, value: '', message: 'required field is empty' });
+      out[i] = '';
+      continue;
+    }
+    const problem = rule.check?.(raw);
+    if (problem) {
+      (errors ??= []).push({ type: 'InvalidValue', key: rule.name, value: raw.slice(0, 1000), message: problem });
+      continue;
+    }
+    let v = storable(raw);
+    if (rule.maxChars !== undefined) {
+      const cut = truncate(v, rule.maxChars);
+      if (cut.truncated) stats.truncated++;
+      v = cut.value;
+    }
+    out[i] = copyEscape(v);
+  }
+  return errors ? { errors } : { row: out.join('\t') };
+}

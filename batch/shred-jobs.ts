@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import { ENRICHED_FIELD_COUNT, ENRICHED_FIELDS, parseEnrichedTsv, parseTstamp } from '../codecs/enriched-tsv';
+import type { ObjectStore } from '../adapters/object-store';
+import { parseSchemaUri, type SchemaKey, versionString } from '../warehouse/iglu';
+import { SchemaModelError, shredModel, type ShredModel } from '../warehouse/shred-model';
+import { dedupe, DUPLICATE_SCHEMA_URI } from './dedupe';
+import type { TaskInput, TaskResult } from './jobs';
+import { partName, runPrefix, shredBucketPrefix, shreddedTypeOf, shreddedTypePrefix, shredSchemaKey } from './layout';
+import { atomicRow } from './shred-atomic';
+import { igluBadRow, type IgluFailure, notFound, parsingBadRow } from './shred-bad-rows';
+import { type Entity, entitiesOf, schemaUrisIn } from './shred-event';
+import { type RenderStats, shreddedRow, ValueError } from './shred-values';
+
+// The two shred phases, engine-agnostic (local threads or an EMR step run the same functions):
+//  shred-map    one task per enriched part: checks each line, sends it to bucket
+//               hash(event_id) mod N, and reports the schema URIs it saw;
+//  shred-reduce one task per bucket: de-duplicates (every copy of an event_id is in the same
+//               bucket), then writes the atomic.events rows and one file per schema version.
+// Between them the caller freezes the run's schemas in the object store (shred-run.ts).
+// Every output key is a function of (run, part or bucket), so a retried task overwrites.
+
+const EVENT_ID = ENRICHED_FIELDS.indexOf('event_id');
+const FINGERPRINT = ENRICHED_FIELDS.indexOf('event_fingerprint');
+const COLLECTOR_TSTAMP = ENRICHED_FIELDS.indexOf('collector_tstamp');
+const ENTITY_FIELDS = (['contexts', 'unstruct_event', 'derived_contexts'] as const).map((f) => ENRICHED_FIELDS.indexOf(f));
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** FNV-1a of the event id: the same id always lands in the same bucket, on any host. */
+export function bucketOf(eventId: string, buckets: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < eventId.length; i++) {
+    h ^= eventId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % buckets;
+}
+
+/** A reprocess replays whole files; only the window's events are replaced (malformed times are not in it). */
+function inWindow(collectorTstamp: string, window: { from: number; to: number }): boolean {
+  try {
+    const t = parseTstamp(collectorTstamp);
+    return t >= window.from && t < window.to;
+  } catch {
+    return false;
+  }
+}
+
+function linesOf(body: Buffer): string[] {
+  return body.toString('utf8').split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)).filter((l) => l.length > 0);
+}
+
+// An empty Buffer (not '') so the S3 client still sends Content-Length: 0.
+const text = (rows: string[]): string | Buffer => (rows.length ? `${rows.join('\n')}\n` : Buffer.alloc(0));
+
+export async function shredMapTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
+  const buckets = t.buckets;
+  if (!buckets || !Number.isInteger(buckets) || buckets < 1) throw new Error(`shred-map needs a bucket count, got ${buckets}`);
+  const outs: string[][] = Array.from({ length: buckets }, () => []);
+  const bad: string[] = [];
+  const uris = new Set<string>();
+  let outside = 0;
+  for (const line of linesOf(await store.get(t.key))) {
+    const fields = line.split('\t');
+    if (fields.length !== ENRICHED_FIELD_COUNT) {
+      bad.push(parsingBadRow(line, { type: 'FieldNumberMismatch', fieldCount: fields.length }));
+      continue;
+    }
+    if (t.window && !inWindow(fields[COLLECTOR_TSTAMP], t.window)) {
+      outside++;
+      continue;
+    }
+    const eventId = fields[EVENT_ID];
+    if (!UUID.test(eventId)) {
+      bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: [{ type: 'InvalidValue', key: 'event_id', value: eventId, message: 'not a UUID' }] }));
+      continue;
+    }
+    outs[bucketOf(eventId, buckets)].push(line);
+    schemaUrisIn(ENTITY_FIELDS.map((i) => fields[i]), uris);
+  }
+  await Promise.all([
+    ...outs.map((rows, b) => store.put(`${shredBucketPrefix(t.runId, b)}${partName(t.index, 'tsv')}`, text(rows))),
+    store.put(`${runPrefix.shreddedBad(t.runId)}map/${partName(t.index, 'json')}`, text(bad)),
+  ]);
+  const good = outs.reduce((n, rows) => n + rows.length, 0);
+  return { key: t.key, good, bad: bad.length, schemas: [...uris].sort(), ...(t.window ? { outside } : {}) };
+}
+
+type ModelOrFailure = { model: ShredModel } | { failure: IgluFailure };
+
+/** Reads the run's frozen schemas on demand and turns each into its table model (cached). */
+function modelSource(store: ObjectStore, t: TaskInput, frozen: Set<string>) {
+  const cache = new Map<string, Promise<ModelOrFailure>>();
+  const load = async (uri: string, key: SchemaKey): Promise<ModelOrFailure> => {
+    const objectKey = shredSchemaKey(t.runId, { ...key, version: versionString(key.version) });
+    if (!frozen.has(objectKey)) return { failure: notFound(uri, t.etlTstamp) };
+    try {
+      return { model: shredModel(key, JSON.parse((await store.get(objectKey)).toString('utf8'))) };
+    } catch (err) {
+      if (err instanceof SchemaModelError || err instanceof SyntaxError) return { failure: { schemaKey: uri, message: err.message } };
+      throw err;
+    }
+  };
+  return (e: Entity) => {
+    let p = cache.get(e.uri);
+    if (!p) cache.set(e.uri, (p = load(e.uri, e.key)));
+    return p;
+  };
+}
+
+export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
+  const bucket = t.index;
+  const [inputs, frozenKeys] = await Promise.all([store.list(t.key), store.list(runPrefix.shredSchemas(t.runId))]);
+  const modelFor = modelSource(store, t, new Set(frozenKeys));
+  const bad: string[] = [];
+  // Only the lines are held until de-duplication (parsed events are several times larger).
+  const candidates: { eventId: string; fingerprint: string; item: string }[] = [];
+  // Inputs are read in part order, so "the first" natural duplicate is the same on every retry.
+  for (const key of inputs) {
+    for (const line of linesOf(await store.get(key))) {
+      const fields = line.split('\t');
+      if (fields.length !== ENRICHED_FIELD_COUNT) {
+        bad.push(parsingBadRow(line, { type: 'FieldNumberMismatch', fieldCount: fields.length }));
+        continue;
+      }
+      const fingerprint = fields[FINGERPRINT] || `line:${createHash('sha1').update(line).digest('hex')}`;
+      candidates.push({ eventId: fields[EVENT_ID], fingerprint, item: line });
+    }
+  }
+  const { kept, natural, synthetic } = dedupe(candidates);
+
+  const stats: RenderStats = { truncated: 0 };
+  const atomic: string[] = [];
+  const byType = new Map<string, string[]>();
+  let minTstamp: number | undefined;
+  let maxTstamp: number | undefined;
+  for (const { item: line, eventId, originalEventId } of kept) {
+    const parsed = parseEnrichedTsv(line);
+    const event = eventId === parsed.event_id ? parsed : { ...parsed, event_id: eventId };
+    const row = atomicRow(event, stats);
+    if ('errors' in row) {
+      bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: row.errors }));
+      continue;
+    }
+    const { entities, problems } = entitiesOf(parsed);
+    if (originalEventId) {
+      entities.push({ field: 'derived_contexts', uri: DUPLICATE_SCHEMA_URI, key: parseSchemaUri(DUPLICATE_SCHEMA_URI), data: { originalEventId } });
+    }
+    const failures: IgluFailure[] = problems.map((p) => ({ schemaKey: p.uri ?? p.field, message: p.message }));
+    const rows: [string, string][] = [];
+    for (const e of entities) {
+      const m = await modelFor(e);
+      if ('failure' in m) {
+        failures.push(m.failure);
+        continue;
+      }
+      try {
+        rows.push([e.uri, shreddedRow(m.model, eventId, event.collector_tstamp!, e.data, stats)]);
+      } catch (err) {
+        if (!(err instanceof ValueError)) throw err;
+        failures.push({ schemaKey: e.uri, value: err.value ?? null, expected: `${err.column}: ${err.expected}` });
+      }
+    }
+    if (failures.length) {
+      bad.push(igluBadRow(event, failures));
+      continue;
+    }
+    atomic.push(row.row);
+    for (const [uri, r] of rows) {
+      let list = byType.get(uri);
+      if (!list) byType.set(uri, (list = []));
+      list.push(r);
+    }
+    const ts = parseTstamp(event.collector_tstamp!);
+    if (minTstamp === undefined || ts < minTstamp) minTstamp = ts;
+    if (maxTstamp === undefined || ts > maxTstamp) maxTstamp = ts;
+  }
+
+  const part = partName(bucket, 'tsv');
+  const written = new Set<string>();
+  const writes: Promise<void>[] = [
+    store.put(`${runPrefix.shredded(t.runId)}${part}`, text(atomic)),
+    store.put(`${runPrefix.shreddedBad(t.runId)}reduce/${partName(bucket, 'json')}`, text(bad)),
+  ];
+  const tables: Record<string, number> = {};
+  for (const [uri, rows] of byType) {
+    const key = parseSchemaUri(uri);
+    const objectKey = `${shreddedTypePrefix(t.runId, { ...key, version: versionString(key.version) })}${part}`;
+    written.add(objectKey);
+    tables[uri] = rows.length;
+    writes.push(store.put(objectKey, text(rows)));
+  }
+  await Promise.all(writes);
+  // A type this bucket wrote on an earlier attempt but not now (its schema changed state) must
+  // not be loaded: remove this bucket's stale type files.
+  const runOut = runPrefix.shreddedRun(t.runId);
+  for (const key of await store.list(runOut)) {
+    if (key.endsWith(`/${part}`) && shreddedTypeOf(key.slice(runOut.length)) && !written.has(key)) await store.delete(key);
+  }
+  // Written last: the loader trusts these counts only once every output above exists.
+  await store.put(`${runPrefix.shreddedCounts(t.runId)}${partName(bucket, 'json')}`, JSON.stringify({ atomic: atomic.length, tables }));
+  return {
+    key: t.key,
+    good: atomic.length,
+    bad: bad.length,
+    minTstamp,
+    maxTstamp,
+    tables,
+    duplicates: { natural, synthetic },
+    truncated: stats.truncated,
+  };
+}

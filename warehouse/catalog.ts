@@ -1,0 +1,41 @@
+import { ATOMIC_SCHEMA, type Dialect, parseWarehouseType } from './ddl';
+import type { TableState } from './migration';
+
+// What the warehouse holds now: every table of the atomic schema with its comment (the Iglu URI
+// of the version it was last migrated to) and its columns. One catalog query, the same on
+// PostgreSQL and Redshift apart from parameter syntax and obj_description's arity.
+
+export interface CatalogRow {
+  table_name: string;
+  comment: string | null;
+  column_name: string;
+  column_type: string;
+  not_null: boolean;
+}
+
+export function catalogSql(dialect: Dialect): string {
+  const param = dialect === 'postgres' ? '$1' : ':schema';
+  const comment = dialect === 'postgres' ? "obj_description(c.oid, 'pg_class')" : 'obj_description(c.oid)';
+  return `SELECT c.relname AS table_name, ${comment} AS comment, a.attname AS column_name,
+  format_type(a.atttypid, a.atttypmod) AS column_type, a.attnotnull AS not_null
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+WHERE n.nspname = ${param} AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY c.relname, a.attnum`;
+}
+
+export const CATALOG_SCHEMA = ATOMIC_SCHEMA;
+
+export function tablesFromCatalog(rows: Iterable<CatalogRow>): Map<string, TableState> {
+  const tables = new Map<string, TableState>();
+  for (const r of rows) {
+    let t = tables.get(r.table_name);
+    if (!t) {
+      t = { name: r.table_name, comment: r.comment ?? undefined, columns: [] };
+      tables.set(r.table_name, t);
+    }
+    t.columns.push({ name: r.column_name, type: parseWarehouseType(r.column_type), notNull: Boolean(r.not_null) });
+  }
+  return tables;
+}

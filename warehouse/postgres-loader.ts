@@ -1,0 +1,131 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { ObjectStore } from '../adapters/object-store';
+import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
+import { assertRunId } from '../batch/layout';
+import { ATOMIC_COLUMNS } from './atomic-events';
+import { catalogSql, tablesFromCatalog, type CatalogRow } from './catalog';
+import { ATOMIC_SCHEMA, tableColumns } from './ddl';
+import { parseSchemaUri } from './iglu';
+import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult, type WarehouseLoader } from './loader';
+import { planLoad, type TableState } from './migration';
+import { qualified, quoteIdent } from './sql';
+
+// The PostgreSQL loader: one transaction per run holding a per-run advisory lock, the manifest
+// check, the DDL the run's schemas need, a COPY FROM STDIN per table fed object by object from
+// the object store, and the manifest row. Row counts are checked against what the shred step
+// wrote; a mismatch rolls everything back.
+
+const DDL_LOCK = 'sluice:warehouse-ddl';
+
+export class LoadCountMismatchError extends Error {
+  override name = 'LoadCountMismatchError';
+}
+
+async function copyObjects(client: PoolClient, store: ObjectStore, sql: string, keys: string[], onObject: () => void): Promise<number> {
+  if (!keys.length) return 0;
+  const copy = client.query(copyFrom(sql));
+  async function* bodies() {
+    // Fetch the next object while the current one streams into COPY.
+    const fetch = (k: string) => {
+      const p = store.get(k);
+      p.catch(() => undefined);
+      return p;
+    };
+    let next = fetch(keys[0]);
+    for (let i = 0; i < keys.length; i++) {
+      const body = await next;
+      if (i + 1 < keys.length) next = fetch(keys[i + 1]);
+      yield body;
+      onObject();
+    }
+  }
+  await pipeline(Readable.from(bodies()), copy);
+  return copy.rowCount ?? 0;
+}
+
+function isShreddedTable(t: TableState): boolean {
+  try {
+    return Boolean(t.comment) && Boolean(parseSchemaUri(t.comment!.trim()));
+  } catch {
+    return false;
+  }
+}
+
+/** Deletes a window's rows from atomic.events and every shredded table (reprocessing). */
+export async function deleteWindowRows(client: PoolClient, window: { from?: number; to?: number }, tables: Iterable<string>): Promise<void> {
+  if (window.from === undefined || window.to === undefined) throw new Error('replacing a window needs both from and to');
+  const params = [new Date(window.from), new Date(window.to)];
+  await client.query(`DELETE FROM ${qualified(ATOMIC_SCHEMA, 'events')} WHERE ${quoteIdent('collector_tstamp')} >= $1 AND ${quoteIdent('collector_tstamp')} < $2`, params);
+  for (const t of tables) {
+    await client.query(`DELETE FROM ${qualified(ATOMIC_SCHEMA, t)} WHERE ${quoteIdent('root_tstamp')} >= $1 AND ${quoteIdent('root_tstamp')} < $2`, params);
+  }
+}
+
+export interface PostgresLoader extends WarehouseLoader {
+  /** The same load on a client the caller holds inside its own transaction (e.g. with views). */
+  loadRunWith(client: PoolClient, req: LoadRequest, onProgress?: LoadProgress): Promise<LoadResult>;
+}
+
+export function postgresLoader(deps: { pool: Pool; store: ObjectStore }): PostgresLoader {
+  const loader: PostgresLoader = {
+    dialect: 'postgres',
+
+    loadRun(req, onProgress) {
+      return inTransaction(deps.pool, (client) => loader.loadRunWith(client, req, onProgress));
+    },
+
+    async loadRunWith(client, req, onProgress = () => undefined) {
+      const runId = assertRunId(req.runId);
+      // Two attempts of the same run may overlap: the second waits here, then finds the manifest row.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`load:${runId}`]);
+      const done = await client.query('SELECT "event_count" FROM "sluice"."load_manifest" WHERE "run_id" = $1', [runId]);
+      if (done.rowCount) return { loaded: Number(done.rows[0].event_count), alreadyLoaded: true, tables: {}, actions: [] };
+      // Schema changes of concurrent loads (other runs, reprocessing) are planned one at a time.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [DDL_LOCK]);
+
+      const outputs = await readRunOutputs(deps.store, runId);
+      const catalog = await client.query<CatalogRow>(catalogSql('postgres'), [ATOMIC_SCHEMA]);
+      const existing = tablesFromCatalog(catalog.rows);
+      const plan = planLoad('postgres', existing, outputs.types.map((t) => t.model));
+      for (const sql of plan.inTransaction) await client.query(sql);
+
+      if (req.replaceWindow) {
+        const shredded = new Set([...existing.values()].filter(isShreddedTable).map((t) => t.name));
+        await deleteWindowRows(client, req.window, shredded);
+      }
+
+      const total = outputs.atomicKeys.length + outputs.types.reduce((n, t) => n + t.keys.length, 0);
+      let objects = 0;
+      const beat = () => onProgress(++objects, total);
+      const tables: Record<string, number> = {};
+
+      const atomicCols = ATOMIC_COLUMNS.map(quoteIdent).join(', ');
+      const loaded = await copyObjects(
+        client, deps.store,
+        `COPY ${qualified(ATOMIC_SCHEMA, 'events')} (${atomicCols}) FROM STDIN WITH (FORMAT text, NULL '')`,
+        outputs.atomicKeys, beat,
+      );
+      if (outputs.expectedAtomic !== undefined && loaded !== outputs.expectedAtomic) {
+        throw new LoadCountMismatchError(`atomic.events: COPY loaded ${loaded} rows, the shred step wrote ${outputs.expectedAtomic}`);
+      }
+      tables.events = loaded;
+
+      for (const t of outputs.types) {
+        const table = plan.targets.get(t.uri)!;
+        const cols = tableColumns(t.model.columns, 'postgres').map((c) => quoteIdent(c.name)).join(', ');
+        const n = await copyObjects(client, deps.store, `COPY ${qualified(ATOMIC_SCHEMA, table)} (${cols}) FROM STDIN WITH (FORMAT text)`, t.keys, beat);
+        if (t.expected !== undefined && n !== t.expected) throw new LoadCountMismatchError(`${table} (${t.uri}): COPY loaded ${n} rows, the shred step wrote ${t.expected}`);
+        tables[table] = (tables[table] ?? 0) + n;
+      }
+
+      await client.query(
+        'INSERT INTO "sluice"."load_manifest" ("run_id", "event_count", "window_from", "window_to") VALUES ($1, $2, $3, $4)',
+        [runId, loaded, req.window.from !== undefined ? new Date(req.window.from) : null, req.window.to !== undefined ? new Date(req.window.to) : null],
+      );
+      return { loaded, alreadyLoaded: false, tables, actions: plan.actions };
+    },
+  };
+  return loader;
+}
