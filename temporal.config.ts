@@ -3,12 +3,22 @@
 // Task queue names are deployment config (config/schema.ts → temporal.taskQueues).
 import type { ActivityOptions } from '@temporalio/workflow';
 
-/** Per-shard consume activities: long polls that heartbeat; a dead worker is noticed in seconds. */
+/**
+ * Per-shard consume activities: long polls (speed.activityBudgetMs) that heartbeat every poll; a
+ * dead worker is noticed within the heartbeat timeout and the attempt retried on another. Retried
+ * without limit: a shard consumer must not give up (the supervisor would only restart it).
+ */
 export const shardConsumeActivity: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 };
+
+/**
+ * How long the speed worker may hold back heartbeats (the SDK batches them). Short, so that a
+ * pause or rewind (a cancellation, delivered in a heartbeat's answer) stops a consume within a second.
+ */
+export const speedHeartbeatThrottle = '1 second';
 
 /** Short control-plane activities (list shards, read progress markers). */
 export const controlActivity: ActivityOptions = {
@@ -36,7 +46,10 @@ export const loadActivity: ActivityOptions = {
 /** How often a shard consumer loops before continuing as new even if Temporal does not ask. */
 export const shardConsumerMaxIterations = 500;
 
-/** How often a stream supervisor re-lists shards to pick up splits and merges. */
+/**
+ * How often a stream supervisor re-lists shards to pick up splits and merges (it also re-lists at
+ * once when a drained shard's consumer finishes, so children start without this delay).
+ */
 export const supervisorRelistInterval = '30 seconds';
 
 export const workflowIds = {

@@ -1,21 +1,19 @@
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { from as copyFrom } from 'pg-copy-streams';
 import { listShards } from '../adapters/kinesis';
 import type { ObjectStore } from '../adapters/object-store';
 import { inTransaction, type Pool } from '../adapters/postgres';
 import type { TaskInput } from '../batch/jobs';
 import { assertRunId, runPrefix } from '../batch/layout';
+import { runShred, type ShredRunResult } from '../batch/shred-run';
 import type { BatchEngine } from '../engine/engine';
 import { readSinkProgress } from '../speed/file-sink';
 import { ENRICHED_FORMAT, ENRICHED_IN, RAW_FORMAT } from '../speed/raw-sink';
 import { recomputeBatchViews } from '../views/batch-views';
 import { nextWatermark } from '../views/minute-counts';
 import { retireRealtimeRows } from '../speed/realtime-views';
-import { ATOMIC_COLUMNS } from '../warehouse/atomic-events';
-import { quoteIdent } from '../warehouse/sql';
+import type { SchemaLookup } from '../warehouse/iglu';
+import type { LoadResult, WarehouseLoader } from '../warehouse/loader';
 
 // Batch-layer activities: stage → enrich → shred → load → views → archive. Each is idempotent:
 // outputs have deterministic keys, moves tolerate being repeated, and the load checks the
@@ -28,6 +26,10 @@ export interface BatchDeps {
   kinesis: KinesisClient;
   streams: { raw: string; enriched: string };
   latenessMs: number;
+  /** Iglu schemas for the shredded tables (the enrich resolver). */
+  lookup: SchemaLookup;
+  /** PostgreSQL or Redshift (warehouse/make-loader.ts). */
+  loader: WarehouseLoader;
 }
 
 export interface StageResult {
@@ -92,11 +94,11 @@ async function completeThrough(deps: BatchDeps, area: string, stream: string): P
   return markers.every((m) => m !== undefined) ? markers.map((m) => m!.completeThroughMs) : [];
 }
 
-async function runJob(deps: BatchDeps, job: 'enrich' | 'shred', runId: string, inputPrefix: string): Promise<StepCounts> {
+export async function enrichFiles(deps: Pick<BatchDeps, 'store' | 'engine'>, runId: string, inputPrefix: string): Promise<StepCounts> {
   const keys = await deps.store.list(inputPrefix);
   const etlTstamp = Date.now();
   const tasks: TaskInput[] = keys.map((key, index) => ({ runId, key, index, etlTstamp }));
-  const results = await deps.engine.run(job, tasks, progress(job));
+  const results = await deps.engine.run('enrich', tasks, progress('enrich'), { signal: Context.current().cancellationSignal });
   const counts: StepCounts = { files: keys.length, good: 0, bad: 0 };
   for (const r of results) {
     counts.good += r.good;
@@ -126,38 +128,17 @@ export function createBatchActivities(deps: BatchDeps) {
     },
 
     async enrichRawFiles({ runId }: { runId: string }): Promise<StepCounts> {
-      return runJob(deps, 'enrich', assertRunId(runId), runPrefix.rawProcessing(runId));
+      return enrichFiles(deps, assertRunId(runId), runPrefix.rawProcessing(runId));
     },
 
-    async shredEnriched({ runId }: { runId: string }): Promise<StepCounts> {
-      return runJob(deps, 'shred', assertRunId(runId), runPrefix.enriched(runId));
+    /** shred-map then shred-reduce over the run's enriched parts (de-duplicated within the run). */
+    async shredEnriched({ runId, buckets, window }: { runId: string; buckets: number; window?: { from: number; to: number } }): Promise<ShredRunResult> {
+      return shredRun(deps, assertRunId(runId), buckets, window);
     },
 
-    /** COPY every shredded part in one transaction; the manifest row makes a repeated load a no-op. */
-    async loadWarehouse({ runId, window }: { runId: string; window: { from?: number; to?: number } }): Promise<{ loaded: number; alreadyLoaded: boolean }> {
-      assertRunId(runId);
-      const keys = await deps.store.list(runPrefix.shredded(runId));
-      const beat = progress('load');
-      return inTransaction(deps.pool, async (client) => {
-        // Serialise loads of the same run (two attempts may overlap) on a per-run advisory lock.
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`load:${runId}`]);
-        const done = await client.query('SELECT "event_count" FROM "sluice"."load_manifest" WHERE "run_id" = $1', [runId]);
-        if (done.rowCount) return { loaded: Number(done.rows[0].event_count), alreadyLoaded: true };
-        const columns = ATOMIC_COLUMNS.map(quoteIdent).join(', ');
-        let loaded = 0;
-        for (const [i, key] of keys.entries()) {
-          const body = await deps.store.get(key);
-          const copy = client.query(copyFrom(`COPY "atomic"."events" (${columns}) FROM STDIN WITH (FORMAT text, NULL '')`));
-          await pipeline(Readable.from([body]), copy);
-          loaded += copy.rowCount ?? 0;
-          beat(i + 1, keys.length);
-        }
-        await client.query(
-          'INSERT INTO "sluice"."load_manifest" ("run_id", "event_count", "window_from", "window_to") VALUES ($1, $2, $3, $4)',
-          [runId, loaded, window.from ? new Date(window.from) : null, window.to ? new Date(window.to) : null],
-        );
-        return { loaded, alreadyLoaded: false };
-      });
+    /** Creates/migrates the shredded tables and loads every table in one transaction with the manifest row. */
+    async loadWarehouse({ runId, window }: { runId: string; window: { from?: number; to?: number } }): Promise<LoadResult> {
+      return deps.loader.loadRun({ runId: assertRunId(runId), window }, progress('load'));
     },
 
     /**
@@ -190,13 +171,35 @@ export function createBatchActivities(deps: BatchDeps) {
     /** Moves the run's raw, enriched and shredded outputs under archive/; nothing is deleted. */
     async archiveRun({ runId }: { runId: string }): Promise<{ files: number }> {
       assertRunId(runId);
-      let files = await moveAll(deps.store, runPrefix.rawProcessing(runId), runPrefix.archiveRaw(runId), 'archive');
-      files += await moveAll(deps.store, runPrefix.enriched(runId), `${runPrefix.archiveEnriched(runId)}good/`, 'archive');
-      files += await moveAll(deps.store, runPrefix.enrichedBad(runId), `${runPrefix.archiveEnriched(runId)}bad/`, 'archive');
-      files += await moveAll(deps.store, runPrefix.shredded(runId), runPrefix.archiveShredded(runId), 'archive');
-      return { files };
+      return { files: await archiveOutputs(deps.store, runId, runPrefix.archiveRaw(runId)) };
     },
   };
+}
+
+export function shredRun(deps: Pick<BatchDeps, 'store' | 'engine' | 'lookup'>, runId: string, buckets: number, window?: { from: number; to: number }): Promise<ShredRunResult> {
+  const ctx = Context.current();
+  return runShred(
+    deps,
+    { runId, inputPrefix: runPrefix.enriched(runId), buckets, etlTstamp: Date.now(), signal: ctx.cancellationSignal, window },
+    (phase, done, total) => ctx.heartbeat({ step: phase, done, total }),
+  );
+}
+
+/** Moves a run's inputs (raw copies go to `rawArchive`) and every output under archive/. */
+export async function archiveOutputs(store: ObjectStore, runId: string, rawArchive: string): Promise<number> {
+  const shredded = runPrefix.archiveShredded(runId);
+  const moves: [string, string][] = [
+    [runPrefix.rawProcessing(runId), rawArchive],
+    [runPrefix.enriched(runId), `${runPrefix.archiveEnriched(runId)}good/`],
+    [runPrefix.enrichedBad(runId), `${runPrefix.archiveEnriched(runId)}bad/`],
+    [runPrefix.shreddedRun(runId), `${shredded}good/`],
+    [runPrefix.shreddedBad(runId), `${shredded}bad/`],
+    [runPrefix.shredInterim(runId), `${shredded}interim/`],
+    [runPrefix.shredSchemas(runId), `${shredded}schemas/`],
+  ];
+  let files = 0;
+  for (const [from, to] of moves) files += await moveAll(store, from, to, 'archive');
+  return files;
 }
 
 export type BatchActivities = ReturnType<typeof createBatchActivities>;

@@ -17,6 +17,8 @@ export interface ObjectStore {
   get(key: string): Promise<Buffer>;
   /** Every key under the prefix, in lexicographic order. */
   list(prefix: string): Promise<string[]>;
+  /** Server-side copy; the source stays (reprocessing reads the archive this way). */
+  copy(from: string, to: string): Promise<void>;
   /** Copy then delete. Idempotent: moving a key that is already at its destination is a no-op. */
   move(from: string, to: string): Promise<void>;
   exists(key: string): Promise<boolean>;
@@ -74,6 +76,9 @@ export function s3ObjectStore(client: S3Client, bucket: string): ObjectStore {
         if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) return true;
         throw err;
       }
+    },
+    async copy(from, to) {
+      await client.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${copySourceKey(from)}` }));
     },
     async move(from, to) {
       try {

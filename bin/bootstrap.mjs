@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Installs what a fresh machine lacks, before `npm run demo` and `npm test`: the npm packages,
 // the Temporal CLI (built once from the Go module proxy into .tools/bin), and, as root, Debian's
-// PostgreSQL and lzop (and, with --test, Chromium for the browser tests). Plain Node with no dependencies: it runs before node_modules exists.
+// PostgreSQL and lzop (and, with --test, Chromium for the browser tests and Hadoop's jars). Plain Node with no dependencies: it runs before node_modules exists.
 // Nothing here downloads anything at run time of the pipeline or the tests.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -87,6 +87,11 @@ try {
   npmPackages();
   temporalCli();
   debianPackages();
+  // The EMR step's test runs under Apache Hadoop's own jars (from Maven Central) in local mode.
+  if (forTests) {
+    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'hadoop-jars.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error('fetching the Hadoop jars failed (see above)');
+  }
 } catch (err) {
   say(`failed: ${err.message}`);
   process.exit(1);

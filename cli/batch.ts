@@ -24,18 +24,24 @@ export async function runBatch(
   const handle = await client.workflow.start(batchRunWorkflow, {
     workflowId,
     taskQueue: config.temporal.taskQueues.batch,
-    args: [{ runId }],
-    memo: { runId },
+    args: [{ runId, mode: config.batch.mode }],
+    memo: { runId, mode: config.batch.mode },
   });
   const link = temporalUiLink(config, workflowId, handle.firstExecutionRunId);
   report(`batch run ${runId} started: ${link}`);
   let lastStep = '';
+  let lastStatus = '';
   const timer = setInterval(async () => {
     try {
       const p = await handle.query(progressQuery);
+      const statusBefore = lastStatus;
+      lastStatus = p.status;
       if (p.step !== lastStep) {
         lastStep = p.step;
         report(`  step ${p.step} (files ${p.files}, enriched ${p.enriched?.good ?? '-'}, loaded ${p.loaded ?? '-'})`);
+      }
+      if (p.status === 'awaiting-operator' && statusBefore !== p.status) {
+        report(`  run parked: ${p.reason}. Fix the cause, then: sluice run retry ${runId} (or skip/abort --reason …), or signal it from the Temporal UI`);
       }
     } catch {
       // the query can race the workflow's completion; the result below is authoritative

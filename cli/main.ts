@@ -7,7 +7,11 @@ import { httpReady, tcpReady } from '../stack/processes';
 import { temporalPort } from '../stack/standins';
 import { Stack, stackUrls } from '../stack/stack';
 import { connectTemporal } from '../workers/wiring';
+import type { Client } from '@temporalio/client';
 import { runBatch } from './batch';
+import { reprocessCommand } from './reprocess';
+import { runCommand } from './runs';
+import { DEFAULT_SCHEDULE_ID, scheduleCommand } from './schedule';
 import { runDemo } from './demo';
 
 // `sluice <command>`: the operator's entry point to the local stack and the pipeline.
@@ -18,6 +22,12 @@ const USAGE = `usage: sluice <command>
   down      stop a stack started by \`sluice up\`
   status    show what runs and where
   batch     start one batch run and follow it to the end
+  run status|retry|skip|abort <runId> [--reason text]
+            query a batch run, or resume a parked one (the same signals as the Temporal UI)
+  schedule create|pause|unpause|trigger|delete|describe [--every 1h] [--id sluice-batch] [--note text]
+            batch runs on a Temporal Schedule (overlap policy: skip)
+  reprocess --from <ISO time> --to <ISO time>
+            replay the archived raw files of a window and replace its rows and views
   demo      start the stack, send tracker events, run a batch, print the merged counts, stop
 
 Configuration: sluice.config.json (or SLUICE_CONFIG=file) and SLUICE_* environment variables,
@@ -124,8 +134,31 @@ async function batch(config: SluiceConfig): Promise<void> {
   }
 }
 
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+async function withTemporal(config: SluiceConfig, fn: (client: Client) => Promise<void>): Promise<void> {
+  const { client, connection } = await connectTemporal(config);
+  try {
+    await fn(client);
+  } finally {
+    await connection.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      reason: { type: 'string' },
+      every: { type: 'string', default: '1h' },
+      id: { type: 'string', default: DEFAULT_SCHEDULE_ID },
+      note: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+    },
+  });
   const [command] = positionals;
   if (values.help || !command) {
     process.stdout.write(`${USAGE}\n`);
@@ -144,6 +177,20 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'batch':
       await batch(config);
+      return 0;
+    case 'run':
+      if (positionals.length !== 3) throw new Error('usage: sluice run status|retry|skip|abort <runId> [--reason text]');
+      await withTemporal(config, (client) => runCommand(client, positionals[1], positionals[2], values.reason, say));
+      return 0;
+    case 'schedule':
+      if (positionals.length !== 2) throw new Error('usage: sluice schedule create|pause|unpause|trigger|delete|describe');
+      await withTemporal(config, (client) =>
+        scheduleCommand(client, config, { action: positionals[1], id: values.id!, every: values.every!, note: values.note }, say),
+      );
+      return 0;
+    case 'reprocess':
+      if (!values.from || !values.to) throw new Error('usage: sluice reprocess --from <ISO time> --to <ISO time>');
+      await withTemporal(config, async (client) => void (await reprocessCommand(client, config, { from: values.from!, to: values.to! }, say)));
       return 0;
     case 'demo':
       return (await runDemo(config, makeLogger('sluice', process.env.SLUICE_LOG__LEVEL ?? 'warn'))) ? 0 : 1;

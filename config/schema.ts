@@ -74,9 +74,32 @@ export const configSchema = z.object({
     .prefault({}),
   emr: z
     .object({
-      // "local" runs the job code in worker threads on the batch worker host.
-      clusterId: z.string().min(1).default('local'),
+      // "local" runs the job code in worker threads on the batch worker host; "transient" starts an
+      // EMR cluster per step (it terminates when the step ends); "j-…" adds steps to that cluster.
+      clusterId: z.string().regex(/^(local|transient|j-[A-Za-z0-9]+)$/, 'must be "local", "transient" or an EMR cluster id (j-…)').default('local'),
       threads: z.coerce.number().int().min(1).max(64).default(2),
+      // EMR API endpoint; empty = AWS's endpoint for the region.
+      endpoint: z.string().default(''),
+      // Key prefix (in s3.bucket) for job bundles, step manifests, step outputs and cluster logs.
+      prefix: z.string().regex(/^([A-Za-z0-9._-]+\/)+$/, 'must be path segments ending in "/"').default('emr/'),
+      // Filesystem scheme the step uses for the bucket: EMRFS (s3) on EMR; s3a on plain Hadoop.
+      fsScheme: z.enum(['s3', 's3a']).default('s3'),
+      pollMs: z.coerce.number().int().min(100).max(60_000).default(5_000),
+      // Input objects per map task (NLineInputFormat lines per split).
+      tasksPerMapper: z.coerce.number().int().min(1).max(10_000).default(1),
+      // Node.js major version the bootstrap action installs on transient clusters.
+      nodeMajor: z.coerce.number().int().min(18).default(20),
+      transient: z
+        .object({
+          releaseLabel: z.string().min(1).default('emr-7.12.0'),
+          instanceType: z.string().min(1).default('m5.xlarge'),
+          coreInstances: z.coerce.number().int().min(0).max(256).default(2),
+          serviceRole: z.string().min(1).default('EMR_DefaultRole'),
+          jobFlowRole: z.string().min(1).default('EMR_EC2_DefaultRole'),
+          subnetId: z.string().optional(),
+          ec2KeyName: z.string().optional(),
+        })
+        .prefault({}),
     })
     .prefault({}),
   warehouse: z
@@ -93,6 +116,12 @@ export const configSchema = z.object({
           database: z.string().default('dev'),
           secretArn: z.string().optional(),
           iamRoleArn: z.string().optional(),
+          // Provisioned clusters without a secret authenticate as this database user.
+          dbUser: z.string().optional(),
+          // Data API endpoint override; empty = the AWS endpoint for the region.
+          endpoint: z.string().default(''),
+          // How often a running statement's status is polled (each poll heartbeats the activity).
+          pollMs: z.coerce.number().int().min(50).max(60_000).default(1_000),
         })
         .prefault({}),
     })
@@ -222,6 +251,8 @@ export const configSchema = z.object({
       pollMs: z.coerce.number().int().min(50).default(250),
       // How long one consume activity polls before it returns its checkpoint to the workflow.
       activityBudgetMs: z.coerce.number().int().min(1_000).default(20_000),
+      // …or after this many records, whichever comes first.
+      activityMaxRecords: z.coerce.number().int().min(1).default(200_000),
       rawSink: z
         .object({
           maxRecords: z.coerce.number().int().min(1).default(50_000),
@@ -252,6 +283,21 @@ export const configSchema = z.object({
       // Events collected within this long of the newest raw-sink progress marker are left to the
       // speed layer: the batch watermark never runs ahead of what the master dataset holds.
       latenessMs: z.coerce.number().int().min(0).default(2_000),
+    })
+    .prefault({}),
+  // Enrich (docs/enrich.md). Relative paths resolve against the project root.
+  enrich: z
+    .object({
+      // The local Iglu registry (vendor/name/format/version); always consulted first.
+      schemasDir: z.string().min(1).default('schemas'),
+      // Optional Iglu resolver config adding remote static registries; '' = local registry only.
+      resolverConfig: z.string().default(''),
+      // One self-describing JSON file per enrichment (Snowplow's config schemas).
+      enrichmentsDir: z.string().min(1).default('config/enrichments'),
+      // Time limit of one run of the JavaScript enrichment's process(event).
+      jsTimeoutMs: z.coerce.number().int().min(1).max(60_000).default(100),
+      // An enriched line longer than this becomes a size_violation bad row (Kinesis caps at 1 MiB).
+      maxEnrichedBytes: z.coerce.number().int().min(1024).default(1_000_000),
     })
     .prefault({}),
   log: z.object({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info') }).prefault({}),

@@ -2,12 +2,16 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel } from '@temporalio/worker';
 import Fastify from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { createBatchActivities } from '../activities/batch';
+import { createBatchActivities, type BatchDeps } from '../activities/batch';
+import { createReprocessActivities } from '../activities/reprocess';
 import { createSpeedActivities } from '../activities/speed';
 import { loadConfig, redactConfig } from '../config';
 import { makeLogger } from '../observability/logger';
 import { fastifyLogging } from '../observability/fastify';
-import { connectTemporal, makeAdapters, makeEngine } from './wiring';
+import { speedHeartbeatThrottle } from '../temporal.config';
+import { speedMetrics } from './speed-metrics';
+import { makeWarehouseLoader } from '../warehouse/make-loader';
+import { connectTemporal, makeAdapters, makeEngine, makeSchemaLookup, speedStartPosition } from './wiring';
 
 // The Temporal worker process: the speed and batch task queues, sharing one workflow bundle.
 
@@ -27,6 +31,9 @@ const workflowBundle = await bundleWorkflowCode({
   logger: new DefaultLogger('WARN'),
 });
 
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
 const speedWorker = await Worker.create({
   connection,
   namespace: config.temporal.namespace,
@@ -36,31 +43,36 @@ const speedWorker = await Worker.create({
     kinesis: adapters.kinesis,
     temporal: client,
     processors: adapters.processors,
-    startPosition: config.speed.startPosition,
+    checkpoints: adapters.checkpoints,
+    startPosition: speedStartPosition(config),
     pollMs: config.speed.pollMs,
     budgetMs: config.speed.activityBudgetMs,
+    maxRecords: config.speed.activityMaxRecords,
+    metrics: speedMetrics(registry),
   }),
   // Each shard consumer holds an activity slot for its whole poll budget.
   maxConcurrentActivityTaskExecutions: 64,
+  maxHeartbeatThrottleInterval: speedHeartbeatThrottle,
 });
+const batchDeps: BatchDeps = {
+  store: adapters.store,
+  pool: adapters.pool,
+  engine,
+  kinesis: adapters.kinesis,
+  streams: config.kinesis.streams,
+  lookup: makeSchemaLookup(config),
+  loader: makeWarehouseLoader(config, adapters),
+  latenessMs: config.batch.latenessMs,
+};
 const batchWorker = await Worker.create({
   connection,
   namespace: config.temporal.namespace,
   taskQueue: config.temporal.taskQueues.batch,
   workflowBundle,
-  activities: createBatchActivities({
-    store: adapters.store,
-    pool: adapters.pool,
-    engine,
-    kinesis: adapters.kinesis,
-    streams: config.kinesis.streams,
-    latenessMs: config.batch.latenessMs,
-  }),
+  activities: { ...createBatchActivities(batchDeps), ...createReprocessActivities(batchDeps) },
   maxConcurrentActivityTaskExecutions: 4,
 });
 
-const registry = new Registry();
-collectDefaultMetrics({ register: registry });
 const health = Fastify(fastifyLogging(log));
 health.get('/health', async (_req, reply) => {
   const ok = speedWorker.getState() === 'RUNNING' && batchWorker.getState() === 'RUNNING';

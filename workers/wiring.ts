@@ -1,11 +1,18 @@
+import { Context } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
 import { makeKinesisClient, makeS3Client } from '../adapters/aws-clients';
 import { s3ObjectStore } from '../adapters/object-store';
 import { makePool } from '../adapters/postgres';
 import type { SluiceConfig } from '../config';
+import { emrEngine } from '../engine/emr';
 import { localEngine } from '../engine/local';
+import { getEnricher } from '../enrich/default-enricher';
+import type { SchemaLookup } from '../warehouse/iglu';
 import type { BatchEngine } from '../engine/engine';
-import { rawSinkProcessor } from '../speed/raw-sink';
+import type { ConfiguredStart } from '../activities/speed';
+import { pgCheckpointStore, withDurableCheckpoint } from '../speed/checkpoints';
+import type { ShardProcessor } from '../speed/processor';
+import { enrichedSinkProcessor, rawSinkProcessor } from '../speed/raw-sink';
 import { realtimeViewsProcessor } from '../speed/realtime-views';
 import { streamEnrichProcessor } from '../speed/stream-enrich';
 
@@ -16,31 +23,67 @@ export async function connectTemporal(config: SluiceConfig): Promise<{ connectio
   return { connection, client: new Client({ connection, namespace: config.temporal.namespace }) };
 }
 
+/** The batch engine from emr.clusterId: "local" runs the jobs in worker threads, anything else on EMR. */
 export function makeEngine(config: SluiceConfig): BatchEngine {
-  if (config.emr.clusterId !== 'local') {
-    throw new Error(`emr.clusterId=${config.emr.clusterId}: the EMR engine is not built yet; use "local"`);
-  }
-  return localEngine(config);
+  return withActivityCancellation(config.emr.clusterId === 'local' ? localEngine(config) : emrEngine(config));
+}
+
+/**
+ * Runs inside a Temporal activity get the activity's cancellation signal, so cancelling a batch
+ * run (or its activity timing out) stops the EMR step instead of leaving it running.
+ */
+function withActivityCancellation(engine: BatchEngine): BatchEngine {
+  const activitySignal = (): AbortSignal | undefined => {
+    try {
+      return Context.current().cancellationSignal;
+    } catch {
+      return undefined; // not called from an activity
+    }
+  };
+  return {
+    run: (job, tasks, onProgress, options) => engine.run(job, tasks, onProgress, { ...options, signal: options?.signal ?? activitySignal() }),
+    close: () => engine.close(),
+  };
 }
 
 export function makeAdapters(config: SluiceConfig) {
   const kinesis = makeKinesisClient(config);
   const store = s3ObjectStore(makeS3Client(config), config.s3.bucket);
   const pool = makePool(config);
-  const processors = {
-    enrich: streamEnrichProcessor(kinesis, config.kinesis.streams),
-    'raw-s3': rawSinkProcessor(store, config.speed.rawSink),
+  const checkpoints = pgCheckpointStore(pool);
+  // Keyed by processor name (the name is also the checkpoint row's and the workflow id's).
+  const processors: Record<string, ShardProcessor> = {
+    // At least once into the enriched stream; the durable checkpoint bounds a repeat to one batch.
+    enrich: withDurableCheckpoint(streamEnrichProcessor(kinesis, config.kinesis.streams), checkpoints),
+    'raw-s3': rawSinkProcessor(store, pool, config.speed.rawSink),
+    'enriched-s3': enrichedSinkProcessor(store, pool, config.speed.enrichedSink),
     'realtime-views': realtimeViewsProcessor(pool),
   };
-  return { kinesis, store, pool, processors };
+  return { kinesis, store, pool, checkpoints, processors };
+}
+
+/** Where a shard with no checkpoint starts reading (speed.startPosition). */
+export function speedStartPosition(config: SluiceConfig): ConfiguredStart {
+  const { startPosition, startTimestamp } = config.speed;
+  if (startPosition === 'AT_TIMESTAMP') return { type: 'AT_TIMESTAMP', timestampMs: Date.parse(startTimestamp!) };
+  return { type: startPosition };
+}
+
+/** The Iglu lookup the shredder builds tables from: the same resolver enrich validates with. */
+export function makeSchemaLookup(config: SluiceConfig): SchemaLookup {
+  const { resolver } = getEnricher(config.enrich).iglu;
+  return (uri) => resolver.lookupSchema(uri);
 }
 
 /** The speed layer's (stream, processor) pairs: what each supervisor consumes. */
 export function speedTopology(config: SluiceConfig): { stream: string; processor: string }[] {
   const { raw, enriched } = config.kinesis.streams;
-  return [
+  const topology = [
     { stream: raw, processor: 'enrich' },
     { stream: raw, processor: 'raw-s3' },
     { stream: enriched, processor: 'realtime-views' },
   ];
+  // The enriched S3 sink feeds stream-enrich batch mode.
+  if (config.batch.mode === 'stream-enrich' || config.speed.enrichedSink.enabled) topology.push({ stream: enriched, processor: 'enriched-s3' });
+  return topology;
 }

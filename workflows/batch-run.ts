@@ -10,6 +10,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BatchActivities, StepCounts } from '../activities/batch';
+import type { ShredRunResult } from '../batch/shred-run';
 import { batchStepActivity, loadActivity } from '../temporal.config';
 
 // One durable workflow per batch run, readable as the plan it executes. Every step is an
@@ -25,6 +26,17 @@ export interface BatchRunInput {
   runId?: string;
   /** classic: raw files → enrich → shred; stream-enrich: the speed layer's enriched files → shred. */
   mode?: BatchMode;
+  /** Shred buckets; by default sized from the enriched event count (see shredBuckets). */
+  buckets?: number;
+}
+
+/**
+ * Each shred-reduce task holds one bucket in memory: aim for about 75,000 events per bucket,
+ * with at least 8 so the engine's threads share the work. Fixed once per run (workflow state),
+ * so every attempt of the shred step writes the same keys.
+ */
+export function shredBuckets(events: number | undefined): number {
+  return Math.min(1024, Math.max(8, Math.ceil((events ?? 0) / 75_000)));
 }
 
 export interface BatchRunProgress {
@@ -34,7 +46,7 @@ export interface BatchRunProgress {
   status: RunStatus;
   files: number;
   enriched?: StepCounts;
-  shredded?: StepCounts;
+  shredded?: ShredRunResult;
   loaded?: number;
   watermark?: number | null;
   window?: { from?: number; to?: number };
@@ -104,7 +116,8 @@ export async function batchRunWorkflow(input: BatchRunInput = {}): Promise<Batch
   }
 
   show({ step: 'shred' });
-  progress.shredded = await steps.shredEnriched({ runId });
+  const buckets = input.buckets ?? shredBuckets(progress.enriched?.good);
+  progress.shredded = await steps.shredEnriched({ runId, buckets });
   const window = { from: progress.shredded.minTstamp, to: progress.shredded.maxTstamp };
   show({ step: 'load', window });
 

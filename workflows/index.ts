@@ -2,3 +2,4 @@
 export { batchRunWorkflow, progressQuery } from './batch-run';
 export { shardConsumerWorkflow, checkpointQuery } from './shard-consumer';
 export { streamSupervisorWorkflow } from './stream-supervisor';
+export { reprocessWorkflow, reprocessProgressQuery } from './reprocess';

@@ -12,6 +12,7 @@ import {
   batchRunWorkflow,
   progressQuery,
   retrySignal,
+  shredBuckets,
   skipSignal,
   type BatchRunProgress,
 } from '../../workflows/batch-run';
@@ -58,14 +59,14 @@ function batchActivities(calls: string[], load: (attempt: number) => void): Batc
       calls.push('enrich');
       return { files: 2, good: 10, bad: 1 };
     },
-    async shredEnriched() {
-      calls.push('shred');
-      return { files: 1, good: 10, bad: 0, minTstamp: 60_000, maxTstamp: 150_000 };
+    async shredEnriched({ buckets }) {
+      calls.push(`shred ${buckets}`);
+      return { files: 1, good: 10, bad: 0, minTstamp: 60_000, maxTstamp: 150_000, buckets, duplicates: { natural: 0, synthetic: 0 }, tables: {}, missingSchemas: [], truncated: 0 };
     },
     async loadWarehouse({ window }) {
       calls.push(`load ${window.from}-${window.to}`);
       load(++loadAttempts);
-      return { loaded: 10, alreadyLoaded: false };
+      return { loaded: 10, alreadyLoaded: false, tables: { events: 10 }, actions: [] };
     },
     async computeBatchViews({ completeThroughMs }) {
       calls.push(`views ${completeThroughMs.join(',')}`);
@@ -99,14 +100,16 @@ describe('batchRunWorkflow', () => {
       if (n === 1) throw ApplicationFailure.retryable('warehouse briefly unavailable');
     });
     const result = await withWorker('batch-test', activities, async () => (await start('test-1')).result());
-    expect(calls).toEqual(['stage raw', 'enrich', 'shred', 'load 60000-150000', 'load 60000-150000', 'views 180000,200000', 'archive']);
+    expect(calls).toEqual(['stage raw', 'enrich', 'shred 8', 'load 60000-150000', 'load 60000-150000', 'views 180000,200000', 'archive']);
+    expect(shredBuckets(1_000_000)).toBe(14);
+    expect(shredBuckets(undefined)).toBe(8);
     expect(result).toMatchObject({ runId: 'test-1', mode: 'classic', step: 'done', status: 'completed', files: 2, loaded: 10, watermark: 120_000 });
   });
 
   it('in stream-enrich mode stages the enriched files and skips enrich', async () => {
     const calls: string[] = [];
     const result = await withWorker('batch-test', batchActivities(calls, () => undefined), async () => (await start('test-se', 'stream-enrich')).result());
-    expect(calls).toEqual(['stage enriched', 'shred', 'load 60000-150000', 'views 180000,200000', 'archive']);
+    expect(calls).toEqual(['stage enriched', 'shred 8', 'load 60000-150000', 'views 180000,200000', 'archive']);
     expect(result).toMatchObject({ mode: 'stream-enrich', status: 'completed', loaded: 10 });
   });
 

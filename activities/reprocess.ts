@@ -1,0 +1,67 @@
+import { Context } from '@temporalio/activity';
+import { inTransaction } from '../adapters/postgres';
+import { assertRunId, runPrefix } from '../batch/layout';
+import { recomputeBatchViews } from '../views/batch-views';
+import type { LoadResult } from '../warehouse/loader';
+import type { PostgresLoader } from '../warehouse/postgres-loader';
+import { archiveOutputs, type BatchDeps } from './batch';
+
+// Reprocessing a window: the archived raw files that may hold its events are copied (the archive
+// stays as it is) into a run of their own, enriched and shredded again keeping only the window's
+// events, and loaded in replace mode: the window's rows in atomic.events and every shredded
+// table, and its batch views, are replaced in one transaction. Doing it twice gives the same rows.
+
+const ARCHIVE_RAW = 'archive/raw/';
+const DAY_MS = 86_400_000;
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** Raw files are foldered by the day their first record arrived; a file may run past midnight. */
+export function archivedRawInWindow(keys: string[], window: { from: number; to: number }): string[] {
+  const first = day(window.from - DAY_MS);
+  const last = day(window.to);
+  return keys.filter((key) => {
+    const d = /^archive\/raw\/run=[^/]+\/(\d{4}-\d{2}-\d{2})\//.exec(key)?.[1];
+    return d !== undefined && d >= first && d <= last;
+  });
+}
+
+export const reprocessRawArchive = (runId: string) => `archive/reprocess/run=${runId}/raw/`;
+
+export function createReprocessActivities(deps: BatchDeps) {
+  return {
+    async collectArchivedRaw({ runId, window }: { runId: string; window: { from: number; to: number } }): Promise<{ files: number }> {
+      assertRunId(runId);
+      const keys = archivedRawInWindow(await deps.store.list(ARCHIVE_RAW), window);
+      const to = runPrefix.rawProcessing(runId);
+      for (const [i, key] of keys.entries()) {
+        // run=<original>/<day>/<file> keeps every copy's name unique; a retried copy overwrites.
+        await deps.store.copy(key, to + key.slice(ARCHIVE_RAW.length));
+        Context.current().heartbeat({ step: 'collect', done: i + 1, total: keys.length });
+      }
+      return { files: keys.length };
+    },
+
+    /** Replaces the window's rows and views in one transaction (PostgreSQL); Redshift replaces the rows. */
+    async replaceWindow({ runId, window }: { runId: string; window: { from: number; to: number } }): Promise<LoadResult & { viewRows: number }> {
+      assertRunId(runId);
+      const beat = (done: number, total: number) => Context.current().heartbeat({ step: 'replace', done, total });
+      const req = { runId, window, replaceWindow: true };
+      if (deps.loader.dialect !== 'postgres') return { ...(await deps.loader.loadRun(req, beat)), viewRows: 0 };
+      const loader = deps.loader as PostgresLoader;
+      return inTransaction(deps.pool, async (client) => {
+        const loaded = await loader.loadRunWith(client, req, beat);
+        // `to` is exclusive for the rows; the views recompute every bucket the window touches.
+        const viewRows = await recomputeBatchViews(client, { from: window.from, to: window.to - 1 }, runId);
+        return { ...loaded, viewRows };
+      });
+    },
+
+    /** Outputs under archive/ like any run's; the raw copies apart, so a later reprocess never reads them. */
+    async archiveReprocess({ runId }: { runId: string }): Promise<{ files: number }> {
+      assertRunId(runId);
+      return { files: await archiveOutputs(deps.store, runId, reprocessRawArchive(runId)) };
+    },
+  };
+}
+
+export type ReprocessActivities = ReturnType<typeof createReprocessActivities>;
