@@ -105,7 +105,8 @@ export function processorFor(etlVersion: string): Processor {
 export function isoInstant(ms: unknown): string | null {
   if (typeof ms !== 'number' || !Number.isFinite(ms)) return null;
   const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+  // RFC 3339 date-times (the badrows schemas' format) have four-digit years.
+  return Number.isNaN(d.getTime()) || d.getUTCFullYear() < 0 || d.getUTCFullYear() > 9999 ? null : d.toISOString();
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -147,11 +148,20 @@ export function toRawEventPayload(cp: BadRowCollectorPayload, parameters: NVP[],
   };
 }
 
-/** JSON.stringify that never throws (cycles, BigInt): for payloads of last-resort bad rows. */
+/** JSON.stringify that never throws (cycles, BigInt, throwing getters): for payloads of last-resort bad rows. */
 export function safeStringify(v: unknown): string {
+  const replacer = (_k: string, x: unknown) => (typeof x === 'bigint' ? x.toString() : x);
   try {
-    return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v);
+    return JSON.stringify(v, replacer) ?? String(v);
   } catch {
+    // Keep whatever properties can still be read, so the row stays recoverable.
+    if (v !== null && typeof v === 'object') {
+      const readable: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) {
+        try { JSON.stringify((readable[k] = (v as Record<string, unknown>)[k]), replacer); } catch { readable[k] = '[unreadable]'; }
+      }
+      try { return JSON.stringify(readable, replacer); } catch { /* fall through */ }
+    }
     try { return String(v); } catch { return '[unserialisable payload]'; }
   }
 }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { CollectorPayloadDecodeError, decodeCollectorPayload } from '../codecs/collector-payload';
-import { toEnrichedTsv } from '../codecs/enriched-tsv';
+import { type CollectorPayload, CollectorPayloadDecodeError, decodeCollectorPayload } from '../codecs/collector-payload';
 import { putRecords, type StreamRecord } from '../adapters/kinesis';
 import { cpFormatViolation, genericError, processorFor, type BadRow } from '../enrich/bad-rows';
-import { enrichPayload } from '../enrich/enrich';
+import { type Enricher, enrichPayloads } from '../enrich/enrich';
+import { getEnricher } from '../enrich/default-enricher';
 import type { ShardProcessor } from './processor';
 
 // Stream enrich: raw CollectorPayload records → enriched TSV on the enriched stream, bad rows on
@@ -12,15 +12,14 @@ import type { ShardProcessor } from './processor';
 
 export const ETL_VERSION = 'sluice-enrich-0.1.0';
 
-export function enrichRecords(records: StreamRecord[], etlTstamp: number): { good: string[]; bad: BadRow[] } {
+/** Decodes and enriches records; the enricher defaults to the one the Sluice config describes. */
+export async function enrichRecords(records: StreamRecord[], etlTstamp: number, enricher: Enricher = getEnricher()): Promise<{ good: string[]; bad: BadRow[] }> {
   const good: string[] = [];
   const bad: BadRow[] = [];
+  const payloads: CollectorPayload[] = [];
   for (const record of records) {
     try {
-      const payload = decodeCollectorPayload(record.data);
-      const result = enrichPayload(payload, { etlTstamp, etlVersion: ETL_VERSION });
-      for (const e of result.good) good.push(toEnrichedTsv(e));
-      bad.push(...result.bad);
+      payloads.push(decodeCollectorPayload(record.data));
     } catch (err) {
       const raw = record.data.toString('base64');
       bad.push(
@@ -29,6 +28,10 @@ export function enrichRecords(records: StreamRecord[], etlTstamp: number): { goo
           : genericError(processorFor(ETL_VERSION), etlTstamp, raw, [(err as Error).message]),
       );
     }
+  }
+  for (const result of await enrichPayloads(payloads, { etlTstamp, etlVersion: ETL_VERSION, enricher, keepEvents: false })) {
+    for (const line of result.lines) good.push(line);
+    for (const row of result.bad) bad.push(row);
   }
   return { good, bad };
 }
@@ -55,7 +58,7 @@ export function streamEnrichProcessor(client: KinesisClient, streams: { enriched
     flushPolicy: { maxRecords: 1, maxBytes: 1, maxAgeMs: 0 },
     async process(records) {
       if (records.length === 0) return undefined;
-      const { good, bad } = enrichRecords(records, Date.now());
+      const { good, bad } = await enrichRecords(records, Date.now());
       await putAll(client, streams.enriched, good.map((line) => ({ data: Buffer.from(line), partitionKey: randomUUID() })));
       await putAll(client, streams.bad, bad.map((row) => ({ data: Buffer.from(JSON.stringify(row)), partitionKey: randomUUID() })));
       return records[records.length - 1].sequenceNumber;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import sdk from 'snowplow-analytics-sdk';
 import {
-  ENRICHED_FIELDS, type EnrichedEvent, formatTstamp, parseEnrichedTsv, parseTstamp, toEnrichedTsv,
+  ENRICHED_FIELDS, type EnrichedEvent, formatTstamp, newEnrichedEvent, parseEnrichedTsv, parseTstamp, toEnrichedTsv,
+  toEnrichedTsvTrusted,
 } from '../../codecs/enriched-tsv';
 
 // The SDK is a webpack CommonJS bundle: only the default import works from ESM.
@@ -125,5 +126,31 @@ describe('snowplow-analytics-sdk compatibility', () => {
   it('parses a minimal line', () => {
     const out = transform(toEnrichedTsv({ event: 'page_view' })) as unknown as Record<string, unknown>;
     expect(out).toEqual({ event: 'page_view' });
+  });
+});
+
+describe('the fast paths', () => {
+  it('the trusted writer gives the same line as the checked one for safe values', () => {
+    expect(toEnrichedTsvTrusted(sample)).toBe(toEnrichedTsv(sample));
+    expect(toEnrichedTsvTrusted({ ...newEnrichedEvent(), ...sample })).toBe(toEnrichedTsv(sample));
+  });
+
+  it('the checked writer still makes a stray tab or line break safe', () => {
+    const line = toEnrichedTsv({ ...sample, page_title: 'a\tb\nc\rd' });
+    expect(line.split('\t')).toHaveLength(131);
+    expect(parseEnrichedTsv(line).page_title).toBe('a b c d');
+  });
+
+  it('an event from newEnrichedEvent has every field, all undefined, and one shape', () => {
+    const e = newEnrichedEvent();
+    expect(Object.keys(e)).toEqual([...ENRICHED_FIELDS]);
+    expect(Object.values(e).every((v) => v === undefined)).toBe(true);
+    expect(newEnrichedEvent()).not.toBe(e);
+  });
+
+  it('formatTstamp reuses the seconds part without mixing up neighbouring values', () => {
+    const t = Date.UTC(2024, 2, 1, 12, 0, 0);
+    const seq = [t, t + 7, t + 999, t + 1000, t - 1, t + 86_400_000 + 42, -1, 0, 1.9];
+    expect(seq.map(formatTstamp)).toEqual(seq.map((ms) => new Date(Math.floor(ms)).toISOString().replace('T', ' ').slice(0, 23)));
   });
 });
