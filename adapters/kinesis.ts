@@ -4,7 +4,9 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
   ListShardsCommand,
+  MergeShardsCommand,
   PutRecordsCommand,
+  SplitShardCommand,
   type KinesisClient,
   type Shard,
 } from '@aws-sdk/client-kinesis';
@@ -24,6 +26,7 @@ export interface ShardInfo {
   adjacentParentShardId?: string;
   /** Set once the shard is closed (after a split or merge): reading past it returns nothing. */
   endingSequenceNumber?: string;
+  hashKeyRange?: { start: string; end: string };
 }
 
 export interface ReadResult {
@@ -40,6 +43,11 @@ export async function ensureStream(client: KinesisClient, name: string, shardCou
   } catch (err) {
     if ((err as Error).name !== 'ResourceInUseException') throw err;
   }
+  await waitForActive(client, name);
+}
+
+/** Waits until the stream is ACTIVE (after a create, split or merge). */
+export async function waitForActive(client: KinesisClient, name: string): Promise<void> {
   for (let i = 0; i < 120; i++) {
     const out = await client.send(new DescribeStreamSummaryCommand({ StreamName: name }));
     if (out.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
@@ -54,6 +62,7 @@ function toShardInfo(s: Shard): ShardInfo {
     parentShardId: s.ParentShardId,
     adjacentParentShardId: s.AdjacentParentShardId,
     endingSequenceNumber: s.SequenceNumberRange?.EndingSequenceNumber,
+    hashKeyRange: s.HashKeyRange ? { start: s.HashKeyRange.StartingHashKey!, end: s.HashKeyRange.EndingHashKey! } : undefined,
   };
 }
 
@@ -97,6 +106,8 @@ export async function putRecords(
 export type StartPosition =
   | { type: 'TRIM_HORIZON' }
   | { type: 'LATEST' }
+  | { type: 'AT_TIMESTAMP'; timestampMs: number }
+  | { type: 'AT_SEQUENCE_NUMBER'; sequenceNumber: string }
   | { type: 'AFTER_SEQUENCE_NUMBER'; sequenceNumber: string };
 
 export async function shardIterator(
@@ -104,16 +115,45 @@ export async function shardIterator(
   stream: string,
   shardId: string,
   from: StartPosition,
+  opts: { abortSignal?: AbortSignal } = {},
 ): Promise<string> {
   const out = await client.send(
     new GetShardIteratorCommand({
       StreamName: stream,
       ShardId: shardId,
       ShardIteratorType: from.type,
-      StartingSequenceNumber: from.type === 'AFTER_SEQUENCE_NUMBER' ? from.sequenceNumber : undefined,
+      StartingSequenceNumber: 'sequenceNumber' in from ? from.sequenceNumber : undefined,
+      Timestamp: from.type === 'AT_TIMESTAMP' ? new Date(from.timestampMs) : undefined,
     }),
+    opts,
   );
   return out.ShardIterator!;
+}
+
+/**
+ * An iterator at `from`. AT_TIMESTAMP gets a LATEST iterator first and falls back to it when the
+ * AT_TIMESTAMP call does not answer within `atTimestampWaitMs`: kinesalite never answers when no
+ * record at or after the timestamp exists yet. That fallback is exact: no record at or after the
+ * timestamp existed when the call was made, so none arrived after the LATEST iterator was taken
+ * either (the timestamp lies in the past).
+ */
+export async function openShardIterator(
+  client: KinesisClient,
+  stream: string,
+  shardId: string,
+  from: StartPosition,
+  atTimestampWaitMs = 2_000,
+): Promise<string> {
+  if (from.type !== 'AT_TIMESTAMP') return shardIterator(client, stream, shardId, from);
+  const latest = await shardIterator(client, stream, shardId, { type: 'LATEST' });
+  // Kinesis refuses a timestamp in the future; such a start is the tip.
+  if (from.timestampMs >= Date.now()) return latest;
+  try {
+    return await shardIterator(client, stream, shardId, from, { abortSignal: AbortSignal.timeout(atTimestampWaitMs) });
+  } catch (err) {
+    if ((err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') return latest;
+    throw err;
+  }
 }
 
 /**
@@ -136,4 +176,46 @@ export async function readBatch(
     next: out.NextShardIterator,
     millisBehindLatest: out.MillisBehindLatest ?? 0,
   };
+}
+
+/** Splits a shard at the middle of its hash key range (or at `newStartingHashKey`). */
+export async function splitShard(client: KinesisClient, stream: string, shardId: string, newStartingHashKey?: string): Promise<void> {
+  let key = newStartingHashKey;
+  if (!key) {
+    const shard = (await listShards(client, stream)).find((s) => s.shardId === shardId);
+    if (!shard?.hashKeyRange) throw new Error(`shard ${shardId} of ${stream} not found`);
+    key = ((BigInt(shard.hashKeyRange.start) + BigInt(shard.hashKeyRange.end) + 1n) / 2n).toString();
+  }
+  await client.send(new SplitShardCommand({ StreamName: stream, ShardToSplit: shardId, NewStartingHashKey: key }));
+  await waitForActive(client, stream);
+}
+
+/** Merges two adjacent shards into one. */
+export async function mergeShards(client: KinesisClient, stream: string, shardId: string, adjacentShardId: string): Promise<void> {
+  await client.send(new MergeShardsCommand({ StreamName: stream, ShardToMerge: shardId, AdjacentShardToMerge: adjacentShardId }));
+  await waitForActive(client, stream);
+}
+
+/** What went wrong with a Kinesis call, as far as a consumer needs to know. */
+export type KinesisFailure = 'expired-iterator' | 'throttled' | 'not-found' | 'unavailable' | 'other';
+
+export function classifyKinesisError(err: unknown): KinesisFailure {
+  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+  switch (e?.name) {
+    case 'ExpiredIteratorException':
+      return 'expired-iterator';
+    case 'ProvisionedThroughputExceededException':
+    case 'LimitExceededException':
+    case 'ThrottlingException':
+      return 'throttled';
+    case 'ResourceNotFoundException':
+      return 'not-found';
+  }
+  const status = e?.$metadata?.httpStatusCode;
+  if (status !== undefined && status >= 500) return 'unavailable';
+  // Connection refused or reset, timeouts: the service (or the local stand-in) is not reachable.
+  const code = e?.code ?? (err as { cause?: { code?: string } })?.cause?.code;
+  if (code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code)) return 'unavailable';
+  if (e?.name === 'TimeoutError' || e?.name === 'RequestTimeout' || e?.name === 'AbortError') return 'unavailable';
+  return 'other';
 }

@@ -93,6 +93,21 @@ export const SLUICE_SCHEMA_DDL: string[] = [
      PRIMARY KEY ("stream", "shard_id", "sequence_number"))`,
   `CREATE INDEX IF NOT EXISTS "bad_rows_received_at_idx" ON "sluice"."bad_rows" ("received_at")`,
   `CREATE INDEX IF NOT EXISTS "bad_rows_type_idx" ON "sluice"."bad_rows" ("type", "received_at")`,
+  // Every file a speed-layer file sink committed (speed/file-sink.ts): its shard's sequence range
+  // and the checkpoint it followed. Fixes file boundaries, so a rewind re-writes the same keys.
+  `CREATE TABLE IF NOT EXISTS "sluice"."sink_files" (
+     "stream" text NOT NULL,
+     "processor" text NOT NULL,
+     "shard_id" text NOT NULL,
+     "first_sequence" numeric NOT NULL,
+     "last_sequence" numeric NOT NULL,
+     "after_sequence" numeric,
+     "object_key" text NOT NULL,
+     "records" integer NOT NULL,
+     "published" boolean NOT NULL DEFAULT false,
+     "pending_deleted" boolean NOT NULL DEFAULT false,
+     "committed_at" timestamptz NOT NULL DEFAULT now(),
+     PRIMARY KEY ("stream", "processor", "shard_id", "first_sequence"))`,
   `CREATE TABLE IF NOT EXISTS "sluice"."stream_checkpoints" (
      "stream" text NOT NULL,
      "processor" text NOT NULL,

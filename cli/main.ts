@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { runBatch } from './batch';
 import { reprocessCommand } from './reprocess';
 import { runCommand } from './runs';
+import { streamsCommand } from './streams';
 import { DEFAULT_SCHEDULE_ID, scheduleCommand } from './schedule';
 import { runDemo } from './demo';
 
@@ -26,6 +27,8 @@ const USAGE = `usage: sluice <command>
             query a batch run, or resume a parked one (the same signals as the Temporal UI)
   schedule create|pause|unpause|trigger|delete|describe [--every 1h] [--id sluice-batch] [--note text]
             batch runs on a Temporal Schedule (overlap policy: skip)
+  streams status|pause|resume|rewind [--processor P] [--stream S] [--shard ID] [--to ISO] [--json]
+            per shard: checkpoint, lag, records/s; pause, resume or rewind a processor to a time
   reprocess --from <ISO time> --to <ISO time>
             replay the archived raw files of a window and replace its rows and views
   demo      start the stack, send tracker events, run a batch, print the merged counts, stop
@@ -76,7 +79,8 @@ async function up(config: SluiceConfig): Promise<void> {
       '',
       'Sluice is up:',
       `  collector     ${urls.collector}   (trackers send here: /i, /com.snowplowanalytics.snowplow/tp2)`,
-      `  serving API   ${urls.serving}/v1/counts/minutes?from=…&to=…`,
+      `  dashboard     ${urls.serving}/dashboard`,
+      `  serving API   ${urls.serving}/v1/series?metric=events&grain=minute&from=…&to=…  (/v1/breakdown/events, /v1/badrows, /v1/streams)`,
       `  Temporal UI   ${urls.temporalUi}`,
       `  Temporal      ${urls.temporal} (namespace ${config.temporal.namespace})`,
       `  workers       ${urls.workers}/health`,
@@ -157,6 +161,10 @@ async function main(argv: string[]): Promise<number> {
       note: { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
+      processor: { type: 'string' },
+      stream: { type: 'string' },
+      shard: { type: 'string' },
+      json: { type: 'boolean' },
     },
   });
   const [command] = positionals;
@@ -191,6 +199,12 @@ async function main(argv: string[]): Promise<number> {
     case 'reprocess':
       if (!values.from || !values.to) throw new Error('usage: sluice reprocess --from <ISO time> --to <ISO time>');
       await withTemporal(config, async (client) => void (await reprocessCommand(client, config, { from: values.from!, to: values.to! }, say)));
+      return 0;
+    case 'streams':
+      if (positionals.length !== 2) throw new Error('usage: sluice streams status|pause|resume|rewind [--processor P] [--stream S] [--shard ID] [--to ISO] [--json]');
+      await withTemporal(config, (client) =>
+        streamsCommand(client, config, { action: positionals[1], processor: values.processor, stream: values.stream, shard: values.shard, to: values.to, json: values.json }, say),
+      );
       return 0;
     case 'demo':
       return (await runDemo(config, makeLogger('sluice', process.env.SLUICE_LOG__LEVEL ?? 'warn'))) ? 0 : 1;

@@ -26,7 +26,7 @@ export interface StreamsArgs {
 export interface ShardRow {
   stream: string;
   processor: string;
-  shard: string;
+  shardId: string;
   /** running, pausing, paused, drained (closed shard fully read), waiting (for its parent shards), stopped, none. */
   state: string;
   paused: boolean;
@@ -48,7 +48,7 @@ function pairs(config: SluiceConfig, args: Pick<StreamsArgs, 'processor' | 'stre
 }
 
 /** The live numbers a running consume activity heartbeats, if there is one. */
-function heartbeatOf(describe: Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['describe']>>): ShardProgress | undefined {
+export function heartbeatOf(describe: Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['describe']>>): ShardProgress | undefined {
   for (const activity of describe.raw.pendingActivities ?? []) {
     const payload = activity.heartbeatDetails?.payloads?.[0];
     if (activity.activityType?.name === 'consumeShard' && payload) return defaultPayloadConverter.fromPayload<ShardProgress>(payload);
@@ -56,7 +56,7 @@ function heartbeatOf(describe: Awaited<ReturnType<ReturnType<Client['workflow'][
   return undefined;
 }
 
-/** One row per (stream, processor, shard), open and closed shards alike. */
+/** One row per (stream, processor, shard), open and closed shards alike (also the serving API's GET /v1/streams rows). */
 export async function streamsStatus(client: Client, config: SluiceConfig, filter: Pick<StreamsArgs, 'processor' | 'stream'> = {}): Promise<ShardRow[]> {
   const kinesis = makeKinesisClient(config);
   const rows: ShardRow[] = [];
@@ -66,7 +66,7 @@ export async function streamsStatus(client: Client, config: SluiceConfig, filter
       const supervisorStatus = await supervisor.query(supervisorStatusQuery).catch(() => undefined);
       const waiting = new Set(supervisorStatus?.shards.filter((s) => s.state === 'waiting-for-parents').map((s) => s.shardId));
       for (const shard of await listShards(kinesis, stream)) {
-        const row: ShardRow = { stream, processor, shard: shard.shardId, state: 'none', paused: false };
+        const row: ShardRow = { stream, processor, shardId: shard.shardId, state: 'none', paused: false };
         rows.push(row);
         const handle = client.workflow.getHandle(workflowIds.shardConsumer(stream, processor, shard.shardId));
         let d;
@@ -109,7 +109,7 @@ export function formatStatus(rows: ShardRow[], now = Date.now()): string[] {
   const cells = rows.map((r) => [
     r.stream,
     r.processor,
-    r.shard,
+    r.shardId,
     r.state,
     r.millisBehindLatest === undefined ? '-' : String(r.millisBehindLatest),
     r.recordsPerSecond === undefined ? '-' : r.recordsPerSecond.toFixed(1),

@@ -248,7 +248,10 @@ export const configSchema = z.object({
       // Where a shard with no checkpoint starts; AT_TIMESTAMP reads from speed.startTimestamp.
       startPosition: z.enum(['TRIM_HORIZON', 'LATEST', 'AT_TIMESTAMP']).default('TRIM_HORIZON'),
       startTimestamp: z.iso.datetime({ offset: true }).optional(),
+      // Wait between polls of a shard: pollMs after an empty read, flowPollMs after a short one
+      // (records flowing, the consumer at the tip); none after a full read (catching up).
       pollMs: z.coerce.number().int().min(50).default(250),
+      flowPollMs: z.coerce.number().int().min(10).default(100),
       // How long one consume activity polls before it returns its checkpoint to the workflow.
       activityBudgetMs: z.coerce.number().int().min(1_000).default(20_000),
       // …or after this many records, whichever comes first.
@@ -267,6 +270,15 @@ export const configSchema = z.object({
           maxRecords: z.coerce.number().int().min(1).default(50_000),
           maxBytes: z.coerce.number().int().min(1).default(64 * 1024 * 1024),
           maxAgeMs: z.coerce.number().int().min(100).default(10_000),
+        })
+        .prefault({}),
+      // The bad-rows sink (bad/in/ files + the searchable sluice.bad_rows table): short age, so a
+      // bad row is searchable seconds after it happened.
+      badRowsSink: z
+        .object({
+          maxRecords: z.coerce.number().int().min(1).default(10_000),
+          maxBytes: z.coerce.number().int().min(1).default(16 * 1024 * 1024),
+          maxAgeMs: z.coerce.number().int().min(100).default(2_000),
         })
         .prefault({}),
     })
@@ -295,7 +307,7 @@ export const configSchema = z.object({
       // One self-describing JSON file per enrichment (Snowplow's config schemas).
       enrichmentsDir: z.string().min(1).default('config/enrichments'),
       // Time limit of one run of the JavaScript enrichment's process(event).
-      jsTimeoutMs: z.coerce.number().int().min(1).max(60_000).default(100),
+      jsTimeoutMs: z.coerce.number().int().min(1).max(60_000).default(1_000),
       // An enriched line longer than this becomes a size_violation bad row (Kinesis caps at 1 MiB).
       maxEnrichedBytes: z.coerce.number().int().min(1024).default(1_000_000),
     })

@@ -1,16 +1,28 @@
 import { makePool } from '../adapters/postgres';
 import { loadConfig } from '../config';
 import { makeLogger } from '../observability/logger';
+import { streamsStatus } from '../cli/streams';
+import { connectTemporal } from '../workers/wiring';
 import { buildServingApp } from './app';
 
 const config = loadConfig();
 const log = makeLogger('serving', config.log.level);
 const pool = makePool(config);
-const app = buildServingApp(pool, log, { token: config.serving.token });
+// Shard status comes from the shard workflows' queries; the API answers 503 on /v1/streams while
+// Temporal is unreachable and everything else keeps working.
+const temporal = await connectTemporal(config).catch((err: Error) => {
+  log.warn({ err: err.message }, 'Temporal unreachable: /v1/streams is unavailable');
+  return undefined;
+});
+const app = buildServingApp(pool, log, {
+  token: config.serving.token,
+  streamStatus: temporal ? () => streamsStatus(temporal.client, config) : undefined,
+});
 
 const shutdown = async () => {
   await app.close();
   await pool.end();
+  await temporal?.connection.close();
   process.exit(0);
 };
 process.on('SIGTERM', () => void shutdown());

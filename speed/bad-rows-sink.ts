@@ -80,7 +80,7 @@ async function insertBadRows(pool: Pool, stream: string, shardId: string, record
 }
 
 export function badRowsSinkProcessor(store: ObjectStore, pool: Pool, limits: { maxRecords: number; maxBytes: number; maxAgeMs: number }): ShardProcessor {
-  const files = fileSinkProcessor('bad-rows', store, BAD_FORMAT, limits);
+  const files = fileSinkProcessor('bad-rows', store, BAD_FORMAT, limits, pool);
   return {
     ...files,
     async process(records, ctx, idle) {

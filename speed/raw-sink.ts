@@ -1,6 +1,7 @@
 import { writeLzop } from '../codecs/lzop';
 import { frameRecords } from '../codecs/record-framing';
 import type { ObjectStore } from '../adapters/object-store';
+import type { Pool } from '../adapters/postgres';
 import { fileSinkProcessor, inPrefix, readSinkProgress, sinkFileKey, type FileSinkFormat, type SinkProgress } from './file-sink';
 import type { ShardProcessor } from './processor';
 
@@ -27,18 +28,18 @@ export const RAW_IN = inPrefix(RAW_FORMAT.area);
 export const ENRICHED_IN = inPrefix(ENRICHED_FORMAT.area);
 export type RawSinkProgress = SinkProgress;
 
-export function rawFileKey(stream: string, shardId: string, firstSequence: string, firstArrivalMs: number): string {
-  return sinkFileKey(RAW_FORMAT, stream, shardId, firstSequence, firstArrivalMs);
+export function rawFileKey(stream: string, shardId: string, firstSequence: string, firstArrivalMs: number, lastSequence?: string): string {
+  return sinkFileKey(RAW_FORMAT, stream, shardId, firstSequence, firstArrivalMs, lastSequence);
 }
 
 export function readProgress(store: ObjectStore, stream: string, shardIds: string[]): Promise<(SinkProgress | undefined)[]> {
   return readSinkProgress(store, RAW_FORMAT.area, stream, shardIds);
 }
 
-export function rawSinkProcessor(store: ObjectStore, limits: { maxRecords: number; maxBytes: number; maxAgeMs: number }): ShardProcessor {
-  return fileSinkProcessor('raw-s3', store, RAW_FORMAT, limits);
+export function rawSinkProcessor(store: ObjectStore, pool: Pool, limits: { maxRecords: number; maxBytes: number; maxAgeMs: number }): ShardProcessor {
+  return fileSinkProcessor('raw-s3', store, RAW_FORMAT, limits, pool);
 }
 
-export function enrichedSinkProcessor(store: ObjectStore, limits: { maxRecords: number; maxBytes: number; maxAgeMs: number }): ShardProcessor {
-  return fileSinkProcessor('enriched-s3', store, ENRICHED_FORMAT, limits);
+export function enrichedSinkProcessor(store: ObjectStore, pool: Pool, limits: { maxRecords: number; maxBytes: number; maxAgeMs: number }): ShardProcessor {
+  return fileSinkProcessor('enriched-s3', store, ENRICHED_FORMAT, limits, pool);
 }

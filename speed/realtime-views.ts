@@ -4,7 +4,8 @@ import { inTransaction, type Pool } from '../adapters/postgres';
 import type { StreamRecord } from '../adapters/kinesis';
 import { qualified } from '../warehouse/sql';
 import { GRAIN_MS, floorTo, retireBefore, viewDelta, viewEventOf, type ViewEvent } from '../views/definitions';
-import { StaleCheckpointError, compareSequence, type ShardProcessor } from './processor';
+import { advanceCheckpointIn } from './checkpoints';
+import type { ShardProcessor } from './processor';
 
 // Realtime views: the increments of each batch of enriched records, committed in the same
 // PostgreSQL transaction as the shard's checkpoint. The checkpoint row is compared-and-set, so a
@@ -103,20 +104,9 @@ export function realtimeViewsProcessor(pool: Pool, hooks: RealtimeHooks = {}): S
       const { events, unparsable } = viewEventsOfRecords(records);
       if (unparsable > 0) hooks.onUnparsable?.(unparsable, ctx.shardId);
       await inTransaction(pool, async (client) => {
-        const { rows } = await client.query(
-          'SELECT "sequence_number" FROM "sluice"."stream_checkpoints" WHERE "stream" = $1 AND "processor" = $2 AND "shard_id" = $3 FOR UPDATE',
-          [ctx.stream, name, ctx.shardId],
-        );
-        const committed = rows[0]?.sequence_number as string | undefined;
-        if (committed !== ctx.after && !(committed && ctx.after && compareSequence(committed, ctx.after) === 0)) {
-          throw new StaleCheckpointError(`checkpoint moved to ${committed ?? 'none'} (expected ${ctx.after ?? 'none'})`);
-        }
+        // Compare-and-set first (it locks the row, or finds another attempt's first checkpoint), then the effects.
+        await advanceCheckpointIn(client, { stream: ctx.stream, processor: name, shardId: ctx.shardId }, ctx.after, last);
         await applyViewDelta(client, await firstSightings(client, events));
-        await client.query(
-          `INSERT INTO "sluice"."stream_checkpoints" ("stream", "processor", "shard_id", "sequence_number") VALUES ($1, $2, $3, $4)
-           ON CONFLICT ("stream", "processor", "shard_id") DO UPDATE SET "sequence_number" = EXCLUDED."sequence_number", "updated_at" = now()`,
-          [ctx.stream, name, ctx.shardId, last],
-        );
       });
       return last;
     },

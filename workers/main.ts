@@ -46,6 +46,7 @@ const speedWorker = await Worker.create({
     checkpoints: adapters.checkpoints,
     startPosition: speedStartPosition(config),
     pollMs: config.speed.pollMs,
+    flowPollMs: config.speed.flowPollMs,
     budgetMs: config.speed.activityBudgetMs,
     maxRecords: config.speed.activityMaxRecords,
     metrics: speedMetrics(registry),

@@ -6,6 +6,8 @@ import { makePool } from '../adapters/postgres';
 import type { SluiceConfig } from '../config';
 import { emrEngine } from '../engine/emr';
 import { localEngine } from '../engine/local';
+import { makeLogger, type Logger } from '../observability/logger';
+import { badRowsSinkProcessor } from '../speed/bad-rows-sink';
 import { getEnricher } from '../enrich/default-enricher';
 import type { SchemaLookup } from '../warehouse/iglu';
 import type { BatchEngine } from '../engine/engine';
@@ -46,7 +48,7 @@ function withActivityCancellation(engine: BatchEngine): BatchEngine {
   };
 }
 
-export function makeAdapters(config: SluiceConfig) {
+export function makeAdapters(config: SluiceConfig, log: Logger = makeLogger('workers', config.log.level)) {
   const kinesis = makeKinesisClient(config);
   const store = s3ObjectStore(makeS3Client(config), config.s3.bucket);
   const pool = makePool(config);
@@ -57,7 +59,11 @@ export function makeAdapters(config: SluiceConfig) {
     enrich: withDurableCheckpoint(streamEnrichProcessor(kinesis, config.kinesis.streams), checkpoints),
     'raw-s3': rawSinkProcessor(store, pool, config.speed.rawSink),
     'enriched-s3': enrichedSinkProcessor(store, pool, config.speed.enrichedSink),
-    'realtime-views': realtimeViewsProcessor(pool),
+    'realtime-views': realtimeViewsProcessor(pool, {
+      // Not an enriched event: logged (and left in the enriched stream) rather than counted.
+      onUnparsable: (count, shardId) => log.warn({ count, shardId }, 'realtime views: records that are not enriched events were skipped'),
+    }),
+    'bad-rows': badRowsSinkProcessor(store, pool, config.speed.badRowsSink),
   };
   return { kinesis, store, pool, checkpoints, processors };
 }
@@ -77,11 +83,12 @@ export function makeSchemaLookup(config: SluiceConfig): SchemaLookup {
 
 /** The speed layer's (stream, processor) pairs: what each supervisor consumes. */
 export function speedTopology(config: SluiceConfig): { stream: string; processor: string }[] {
-  const { raw, enriched } = config.kinesis.streams;
+  const { raw, enriched, bad } = config.kinesis.streams;
   const topology = [
     { stream: raw, processor: 'enrich' },
     { stream: raw, processor: 'raw-s3' },
     { stream: enriched, processor: 'realtime-views' },
+    { stream: bad, processor: 'bad-rows' },
   ];
   // The enriched S3 sink feeds stream-enrich batch mode.
   if (config.batch.mode === 'stream-enrich' || config.speed.enrichedSink.enabled) topology.push({ stream: enriched, processor: 'enriched-s3' });

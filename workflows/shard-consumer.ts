@@ -1,10 +1,23 @@
-import { continueAsNew, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { SpeedActivities } from '../activities/speed';
-import { shardConsumeActivity, shardConsumerMaxIterations } from '../temporal.config';
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ConsumeResult, RewindResult, SpeedActivities } from '../activities/speed';
+import { controlActivity, shardConsumeActivity, shardConsumerMaxIterations } from '../temporal.config';
 
 // One long-running workflow per (stream, processor, shard). Its workflow id is the lease on the
 // shard; its state is the checkpoint. Records never pass through history: the activity reads,
-// processes and commits them, and returns only the new checkpoint.
+// processes and commits them, and returns only the new checkpoint. Operators pause, resume and
+// rewind it with signals (or through its stream supervisor, which forwards them to every shard).
 
 export interface ShardConsumerInput {
   stream: string;
@@ -12,27 +25,121 @@ export interface ShardConsumerInput {
   shardId: string;
   /** Last sequence number whose effects are committed; undefined = the configured start position. */
   checkpoint?: string;
+  /** After a rewind, until something past it is committed: the first record to read again. */
+  startSequence?: string;
+  /** Epoch ms of this consumer's first start (start position LATEST reads from there). */
+  firstStartMs?: number;
+  paused?: boolean;
+  /** A rewind requested but not applied yet when the workflow continued as new. */
+  rewindToMs?: number;
+  /** The stream supervisor to tell when this shard is drained (so it starts the children at once). */
+  supervisorId?: string;
+}
+
+export interface ShardStatus {
+  shardId: string;
+  checkpoint?: string;
+  paused: boolean;
+  /** A consume activity is in flight (after a pause, until it has stopped). */
+  consuming: boolean;
+  millisBehindLatest: number;
+  recordsPerSecond: number;
+  /** Records committed by this run of the workflow (continue-as-new starts a new count). */
+  records: number;
+  lastPollMs: number;
+  lastRewind?: { toMs: number } & RewindResult;
+}
+
+export interface RewindRequest {
+  /** Epoch ms: re-read from the first record that arrived at or after it. */
+  toMs: number;
 }
 
 export const checkpointQuery = defineQuery<{ shardId: string; checkpoint?: string; millisBehindLatest: number; recordsPerSecond: number }>('checkpoint');
+export const statusQuery = defineQuery<ShardStatus>('status');
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+export const rewindSignal = defineSignal<[RewindRequest]>('rewind');
+/** Sent by a drained shard's consumer to its supervisor: re-list now. */
+export const relistSignal = defineSignal<[string]>('relist');
 
-const { consumeShard } = proxyActivities<SpeedActivities>(shardConsumeActivity);
+const { consumeShard } = proxyActivities<SpeedActivities>({
+  ...shardConsumeActivity,
+  // A cancelled consume (pause, rewind) returns its committed checkpoint before the workflow moves on.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
+const { rewindShard } = proxyActivities<SpeedActivities>(controlActivity);
 
-export async function shardConsumerWorkflow(input: ShardConsumerInput): Promise<{ shardId: string; checkpoint?: string }> {
+export async function shardConsumerWorkflow(input: ShardConsumerInput): Promise<{ shardId: string; checkpoint?: string; gone?: boolean }> {
+  const firstStartMs = input.firstStartMs ?? Date.now();
   let checkpoint = input.checkpoint;
-  let millisBehindLatest = 0;
-  let recordsPerSecond = 0;
-  setHandler(checkpointQuery, () => ({ shardId: input.shardId, checkpoint, millisBehindLatest, recordsPerSecond }));
+  let startSequence = input.startSequence;
+  let paused = input.paused ?? false;
+  let rewindTo = input.rewindToMs;
+  let last: { millisBehindLatest: number; recordsPerSecond: number; lastPollMs: number } = { millisBehindLatest: 0, recordsPerSecond: 0, lastPollMs: 0 };
+  let records = 0;
+  let lastRewind: ShardStatus['lastRewind'];
+  let consuming: CancellationScope | undefined;
+
+  setHandler(checkpointQuery, () => ({ shardId: input.shardId, checkpoint, millisBehindLatest: last.millisBehindLatest, recordsPerSecond: last.recordsPerSecond }));
+  setHandler(statusQuery, () => ({ shardId: input.shardId, checkpoint, paused, consuming: consuming !== undefined, records, ...last, lastRewind }));
+  setHandler(pauseSignal, () => {
+    paused = true;
+    consuming?.cancel();
+  });
+  setHandler(resumeSignal, () => {
+    paused = false;
+  });
+  setHandler(rewindSignal, ({ toMs }) => {
+    rewindTo = toMs;
+    consuming?.cancel();
+  });
 
   for (let iteration = 0; ; iteration++) {
-    const result = await consumeShard({ stream: input.stream, processor: input.processor, shardId: input.shardId, checkpoint });
-    checkpoint = result.checkpoint;
-    millisBehindLatest = result.millisBehindLatest;
-    recordsPerSecond = result.recordsPerSecond;
-    // A closed shard (after a split or merge) that is fully read: this lease is done.
-    if (result.shardEnded) return { shardId: input.shardId, checkpoint };
+    // While paused only a rewind does anything (it moves the checkpoint; reading waits for resume).
+    await condition(() => !paused || rewindTo !== undefined);
+    if (rewindTo !== undefined) {
+      const toMs = rewindTo;
+      rewindTo = undefined;
+      const result = await rewindShard({ stream: input.stream, processor: input.processor, shardId: input.shardId, toMs, checkpoint });
+      lastRewind = { toMs, ...result };
+      if (result.applied) {
+        checkpoint = result.checkpoint;
+        startSequence = result.startSequence;
+      }
+      continue;
+    }
+
+    let result: ConsumeResult | undefined;
+    consuming = new CancellationScope();
+    try {
+      result = await consuming.run(() =>
+        consumeShard({ stream: input.stream, processor: input.processor, shardId: input.shardId, checkpoint, startSequence, firstStartMs }),
+      );
+    } catch (err) {
+      // Cancelled for a pause or rewind: the durable checkpoint is where the next attempt resumes.
+      if (!isCancellation(err)) throw err;
+    } finally {
+      consuming = undefined;
+    }
+    if (result) {
+      // Once something past a rewind point is committed, the checkpoint alone says where to go on.
+      if (startSequence !== undefined && result.checkpoint !== checkpoint) startSequence = undefined;
+      checkpoint = result.checkpoint;
+      records += result.records;
+      last = { millisBehindLatest: result.millisBehindLatest, recordsPerSecond: result.recordsPerSecond, lastPollMs: result.lastPollMs ?? 0 };
+      // A closed shard fully read (after a split or merge), or one that no longer exists: this lease is done.
+      if ((result.shardEnded || result.shardGone) && rewindTo === undefined) {
+        if (input.supervisorId) {
+          await getExternalWorkflowHandle(input.supervisorId)
+            .signal(relistSignal, input.shardId)
+            .catch(() => undefined); // the supervisor re-lists on its own schedule too
+        }
+        return { shardId: input.shardId, checkpoint, gone: result.shardGone || undefined };
+      }
+    }
     if (workflowInfo().continueAsNewSuggested || iteration + 1 >= shardConsumerMaxIterations) {
-      await continueAsNew<typeof shardConsumerWorkflow>({ ...input, checkpoint });
+      await continueAsNew<typeof shardConsumerWorkflow>({ ...input, checkpoint, startSequence, paused, firstStartMs, rewindToMs: rewindTo });
     }
   }
 }

@@ -8,6 +8,7 @@ import type { SluiceConfig } from '../../config';
 import { genericError, processorFor, sizeViolation, trackerProtocolViolations } from '../../enrich/bad-rows';
 import { makeLogger } from '../../observability/logger';
 import { buildServingApp } from '../../serving/app';
+import { StaleCheckpointError } from '../../speed/processor';
 import { badRowsSinkProcessor, describeBadRow } from '../../speed/bad-rows-sink';
 import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec, s3Spec } from '../../stack/standins';
@@ -66,8 +67,8 @@ describe('bad-rows sink', () => {
     const records = [...rows.map((r, i) => record(JSON.stringify(r), T0 + i * 1_000)), record('not json at all', T0 + 5_000)];
     const ctx = { stream: 'sluice-bad', shardId: 'shardId-000000000000' };
     expect(await sink.process(records, ctx, {})).toBe(records[3].sequenceNumber);
-    // A retried attempt of the same records: nothing new.
-    await sink.process(records, ctx, {});
+    // A repeated (stale) attempt of the same records finds the checkpoint moved: nothing new.
+    await expect(sink.process(records, ctx, {})).rejects.toThrow(StaleCheckpointError);
     const { rows: stored } = await pool.query('SELECT "type" FROM "sluice"."bad_rows" ORDER BY "received_at"');
     expect(stored.map((r) => r.type)).toEqual(['generic_error', 'size_violation', 'tracker_protocol_violations', 'unparsable']);
     const files = await store.list('bad/in/');
