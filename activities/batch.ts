@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { listShards } from '../adapters/kinesis';
-import type { ObjectStore } from '../adapters/object-store';
-import { inTransaction, type Pool } from '../adapters/postgres';
+import { moveMany, type ObjectStore } from '../adapters/object-store';
+import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
 import type { TaskInput } from '../batch/jobs';
 import { assertRunId, runPrefix } from '../batch/layout';
 import { runShred, type ShredRunResult } from '../batch/shred-run';
@@ -51,13 +51,38 @@ function progress(step: string) {
   return (done: number, total: number) => Context.current().heartbeat({ step, done, total });
 }
 
+/**
+ * Heartbeats every few seconds while `fn` runs: a long SQL statement, or a wait on another
+ * attempt's lock, must not look like a dead worker (the step's heartbeat timeout is 15 s).
+ */
+export async function heartbeatWhile<T>(step: string, fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat({ step, waiting: true }), 3_000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Runs `fn` in a transaction whose statement is cancelled if the activity is (e.g. the run is aborted). */
+export async function cancellableTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const signal = Context.current().cancellationSignal;
+  return inTransaction(pool, async (client) => {
+    const pid = (client as unknown as { processID?: number }).processID;
+    const cancel = () => void pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      return await fn(client);
+    } finally {
+      signal.removeEventListener('abort', cancel);
+    }
+  });
+}
+
 async function moveAll(store: ObjectStore, from: string, to: string, step: string): Promise<number> {
   const keys = await store.list(from);
-  const beat = progress(step);
-  for (const [i, key] of keys.entries()) {
-    await store.move(key, to + key.slice(from.length));
-    beat(i + 1, keys.length);
-  }
+  await moveMany(store, keys.map((key) => [key, to + key.slice(from.length)]), 16, progress(step));
   return keys.length;
 }
 
@@ -77,11 +102,7 @@ async function claimAndMove(deps: BatchDeps, runId: string, from: string, to: st
     (await deps.pool.query<{ key: string }>('SELECT "key" FROM "sluice"."staged_files" WHERE "run_id" = $1', [runId])).rows.map((r) => r.key),
   );
   const mine = keys.filter((k) => claimed.has(k));
-  const beat = progress('stage');
-  for (const [i, key] of mine.entries()) {
-    await deps.store.move(key, to + key.slice(from.length));
-    beat(i + 1, mine.length);
-  }
+  await moveMany(deps.store, mine.map((key) => [key, to + key.slice(from.length)]), 16, progress('stage'));
   // Counted from the run's folder, so files an earlier attempt already moved are included.
   return (await deps.store.list(to)).length;
 }
@@ -124,6 +145,8 @@ export function createBatchActivities(deps: BatchDeps) {
       assertRunId(runId);
       const completeThroughMs = await completeThrough(deps, ENRICHED_FORMAT.area, deps.streams.enriched);
       const files = await claimAndMove(deps, runId, ENRICHED_IN, runPrefix.enriched(runId));
+      // The master dataset is archived by runs in this mode too (reprocessing replays it).
+      await claimAndMove(deps, runId, runPrefix.rawIn, runPrefix.rawProcessing(runId));
       return { files, completeThroughMs };
     },
 
@@ -138,7 +161,7 @@ export function createBatchActivities(deps: BatchDeps) {
 
     /** Creates/migrates the shredded tables and loads every table in one transaction with the manifest row. */
     async loadWarehouse({ runId, window }: { runId: string; window: { from?: number; to?: number } }): Promise<LoadResult> {
-      return deps.loader.loadRun({ runId: assertRunId(runId), window }, progress('load'));
+      return heartbeatWhile('load', () => deps.loader.loadRun({ runId: assertRunId(runId), window }, progress('load')));
     },
 
     /**
@@ -147,7 +170,7 @@ export function createBatchActivities(deps: BatchDeps) {
      */
     async computeBatchViews({ runId, window, completeThroughMs }: { runId: string; window: { from?: number; to?: number }; completeThroughMs: number[] }): Promise<{ watermark: number | null; rows: number }> {
       assertRunId(runId);
-      return inTransaction(deps.pool, async (client) => {
+      return heartbeatWhile('views', () => cancellableTransaction(deps.pool, async (client) => {
         await client.query('LOCK TABLE "sluice"."batch_watermark" IN EXCLUSIVE MODE');
         const rows = window.from !== undefined && window.to !== undefined
           ? await recomputeBatchViews(client, { from: window.from, to: window.to }, runId)
@@ -165,7 +188,7 @@ export function createBatchActivities(deps: BatchDeps) {
           await retireRealtimeRows(client, watermark);
         }
         return { watermark, rows };
-      });
+      }));
     },
 
     /** Moves the run's raw, enriched and shredded outputs under archive/; nothing is deleted. */
@@ -185,8 +208,14 @@ export function shredRun(deps: Pick<BatchDeps, 'store' | 'engine' | 'lookup'>, r
   );
 }
 
-/** Moves a run's inputs (raw copies go to `rawArchive`) and every output under archive/. */
+/**
+ * Moves a run's inputs (raw copies go to `rawArchive`) and every output under archive/. The
+ * shred step's interim buckets are deleted instead: they are the shuffle between shred-map and
+ * shred-reduce, a re-sorted copy of the enriched output that is archived, and are not needed once
+ * the load has committed.
+ */
 export async function archiveOutputs(store: ObjectStore, runId: string, rawArchive: string): Promise<number> {
+  await store.deleteMany(await store.list(runPrefix.shredInterim(runId)));
   const shredded = runPrefix.archiveShredded(runId);
   const moves: [string, string][] = [
     [runPrefix.rawProcessing(runId), rawArchive],
@@ -194,7 +223,6 @@ export async function archiveOutputs(store: ObjectStore, runId: string, rawArchi
     [runPrefix.enrichedBad(runId), `${runPrefix.archiveEnriched(runId)}bad/`],
     [runPrefix.shreddedRun(runId), `${shredded}good/`],
     [runPrefix.shreddedBad(runId), `${shredded}bad/`],
-    [runPrefix.shredInterim(runId), `${shredded}interim/`],
     [runPrefix.shredSchemas(runId), `${shredded}schemas/`],
   ];
   let files = 0;

@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { inTransaction } from '../adapters/postgres';
 import { assertRunId, runPrefix } from '../batch/layout';
 import { recomputeBatchViews } from '../views/batch-views';
@@ -25,12 +25,31 @@ export function archivedRawInWindow(keys: string[], window: { from: number; to: 
   });
 }
 
+/** Run ids with staged (unarchived) files, other than `self`. */
+export function openRuns(processingKeys: string[], self: string): string[] {
+  const ids = new Set<string>();
+  for (const key of processingKeys) {
+    const id = /^raw\/processing\/run=([^/]+)\//.exec(key)?.[1];
+    if (id && id !== self) ids.add(id);
+  }
+  return [...ids].sort();
+}
+
 export const reprocessRawArchive = (runId: string) => `archive/reprocess/run=${runId}/raw/`;
 
 export function createReprocessActivities(deps: BatchDeps) {
   return {
     async collectArchivedRaw({ runId, window }: { runId: string; window: { from: number; to: number } }): Promise<{ files: number }> {
       assertRunId(runId);
+      // A run that has staged files but not archived them may have loaded rows of the window
+      // whose raw files are not in the archive yet: replacing the window now would lose them.
+      const open = openRuns(await deps.store.list('raw/processing/'), runId);
+      if (open.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `batch runs ${open.join(', ')} still hold staged files under raw/processing/: let them finish (or retry/abort them) before reprocessing`,
+          'OpenBatchRuns',
+        );
+      }
       const keys = archivedRawInWindow(await deps.store.list(ARCHIVE_RAW), window);
       const to = runPrefix.rawProcessing(runId);
       for (const [i, key] of keys.entries()) {

@@ -2,6 +2,7 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   ListObjectsV2Command,
@@ -23,6 +24,25 @@ export interface ObjectStore {
   move(from: string, to: string): Promise<void>;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
+  /** Deletes many keys, up to 1,000 per request (DeleteObjects). */
+  deleteMany(keys: string[]): Promise<void>;
+}
+
+/**
+ * Moves every `[from, to]` pair with up to `concurrency` requests in flight: moves are
+ * latency-bound (a copy and a delete each), so one at a time wastes the store's throughput.
+ */
+export async function moveMany(store: ObjectStore, pairs: [string, string][], concurrency = 16, onProgress?: (done: number, total: number) => void): Promise<void> {
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < pairs.length) {
+      const [from, to] = pairs[next++];
+      await store.move(from, to);
+      onProgress?.(++done, pairs.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, pairs.length) }, worker));
 }
 
 function isNotFound(err: unknown): boolean {
@@ -94,6 +114,14 @@ export function s3ObjectStore(client: S3Client, bucket: string): ObjectStore {
     },
     async delete(key) {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+    async deleteMany(keys) {
+      for (let i = 0; i < keys.length; i += 1_000) {
+        const out = await client.send(
+          new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1_000).map((Key) => ({ Key })), Quiet: true } }),
+        );
+        if (out.Errors?.length) throw new Error(`could not delete ${out.Errors.length} objects, e.g. ${out.Errors[0].Key}: ${out.Errors[0].Message}`);
+      }
     },
   };
   return store;

@@ -66,6 +66,9 @@ export function httpReady(url: string): () => Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A child that ran this long before exiting is not crash-looping. */
+const HEALTHY_RUN_MS = 20_000;
+
 export class ManagedProcess {
   private child?: ChildProcess;
   private stopping = false;
@@ -114,8 +117,11 @@ export class ManagedProcess {
     });
     fs.closeSync(out);
     this.child = child;
+    const startedAt = Date.now();
     child.once('exit', (code, signal) => {
       if (this.stopping || this.child !== child) return;
+      // Backoff grows for a crash loop only: a child that ran for 20 s starts from scratch.
+      if (Date.now() - startedAt > HEALTHY_RUN_MS) this.restarts = 0;
       this.restarts += 1;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(this.restarts, 6));
       this.log.error({ process: this.spec.name, code, signal, restartInMs: delay }, 'process exited unexpectedly');

@@ -30,6 +30,11 @@ export interface BatchRunInput {
   buckets?: number;
 }
 
+/** A run id from a workflow id (`batch-run/scheduled-2026-11-21T22:54:02Z` → `scheduled-2026-11-21T22-54-02Z`). */
+export function runIdOf(workflowId: string): string {
+  return workflowId.split('/').pop()!.replace(/[^A-Za-z0-9._-]/g, '-');
+}
+
 /**
  * Each shred-reduce task holds one bucket in memory: aim for about 75,000 events per bucket,
  * with at least 8 so the engine's threads share the work. Fixed once per run (workflow state),
@@ -68,7 +73,7 @@ const steps = proxyActivities<BatchActivities>(batchStepActivity);
 const { loadWarehouse } = proxyActivities<BatchActivities>(loadActivity);
 
 export async function batchRunWorkflow(input: BatchRunInput = {}): Promise<BatchRunProgress> {
-  const runId = input.runId ?? workflowInfo().workflowId.split('/').pop()!.replace(/[^A-Za-z0-9._-]/g, '-');
+  const runId = input.runId ?? runIdOf(workflowInfo().workflowId);
   const mode = input.mode ?? 'classic';
   const progress: BatchRunProgress = { runId, mode, step: 'stage', status: 'running', files: 0 };
   let decision: Decision | undefined;

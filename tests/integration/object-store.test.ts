@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeS3Client } from '../../adapters/aws-clients';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import { ensureBucket, moveMany, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
 import type { SluiceConfig } from '../../config';
 import type { ManagedProcess } from '../../stack/processes';
 import { s3Spec } from '../../stack/standins';
@@ -105,5 +105,25 @@ describe('object store (s3rver)', () => {
     expect(await store.exists('exists/yes.tx')).toBe(false);
     await store.delete('exists/yes.txt');
     expect(await store.exists('exists/yes.txt')).toBe(false);
+  });
+
+  it('moveMany moves every pair concurrently with progress; deleteMany deletes across requests; copy keeps the source', async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `movemany/in/run=1/part-${String(i).padStart(3, '0')}.tsv`);
+    await mapLimit(keys, 16, (key) => store.put(key, key));
+    const seen: number[] = [];
+    await moveMany(store, keys.map((k) => [k, k.replace('movemany/in/', 'movemany/out/')]), 8, (done) => seen.push(done));
+    expect(await store.list('movemany/in/')).toEqual([]);
+    const moved = await store.list('movemany/out/');
+    expect(moved).toHaveLength(40);
+    expect((await store.get(moved[7])).toString()).toBe(keys[7]);
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+
+    await store.copy(moved[0], 'movemany/copy.tsv');
+    expect((await store.get('movemany/copy.tsv')).toString()).toBe(keys[0]);
+    expect(await store.exists(moved[0])).toBe(true);
+
+    await store.deleteMany([...moved, 'movemany/copy.tsv', 'movemany/never-existed.tsv']);
+    expect(await store.list('movemany/')).toEqual([]);
+    await store.deleteMany([]);
   });
 });

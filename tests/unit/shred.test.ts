@@ -30,6 +30,7 @@ function memoryStore(): ObjectStore & { objects: Map<string, Buffer> } {
     async move(from, to) { const b = objects.get(from); if (b) { objects.set(to, b); objects.delete(from); } },
     async exists(key) { return objects.has(key); },
     async delete(key) { objects.delete(key); },
+    async deleteMany(keys) { for (const k of keys) objects.delete(k); },
   };
 }
 
