@@ -1,26 +1,97 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SinkHooks } from './sink';
+import type { KinesisSink, SinkHooks } from './sink';
 
-// Prometheus metrics for the collector: requests, bytes, buffer depth, sink latency, retries, failures.
+// Prometheus metrics for the collector: requests, bytes, buffer depth, sink latency, retries,
+// failures, backoffs, refusals (503), size violations. Streams are labelled `good` (raw) and `bad`.
 export class CollectorMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'sluice_collector_requests_total', help: 'Requests by route and status', labelNames: ['route', 'status'], registers: [this.registry] });
-  readonly bytes = new Counter({ name: 'sluice_collector_bytes_total', help: 'Raw record bytes offered to the sink', registers: [this.registry] });
-  readonly refused = new Counter({ name: 'sluice_collector_refused_total', help: 'Requests refused with 503 because the sink buffer is full', registers: [this.registry] });
-  readonly buffered = new Gauge({ name: 'sluice_collector_buffer_records', help: 'Records waiting in the sink buffer', registers: [this.registry] });
-  readonly flushSeconds = new Histogram({ name: 'sluice_collector_sink_flush_seconds', help: 'PutRecords latency', registers: [this.registry] });
-  readonly retries = new Counter({ name: 'sluice_collector_sink_retried_records_total', help: 'Records retried after Kinesis refused them', registers: [this.registry] });
-  readonly failures = new Counter({ name: 'sluice_collector_sink_failures_total', help: 'Failed PutRecords calls', registers: [this.registry] });
+  private readonly reg = [this.registry];
+  private sinks: Record<string, KinesisSink> = {};
+
+  readonly requests = new Counter({ name: 'sluice_collector_requests_total', help: 'Requests by route and status', labelNames: ['route', 'status'], registers: this.reg });
+  readonly requestBytes = new Counter({ name: 'sluice_collector_request_body_bytes_total', help: 'Request body bytes received on tracking routes', registers: this.reg });
+  readonly recordBytes = new Counter({ name: 'sluice_collector_record_bytes_total', help: 'Record bytes buffered for Kinesis, by stream', labelNames: ['stream'], registers: this.reg });
+  readonly refused = new Counter({ name: 'sluice_collector_refused_total', help: 'Requests refused with 503 because a sink buffer is full', registers: this.reg });
+  readonly doNotTrack = new Counter({ name: 'sluice_collector_do_not_track_total', help: 'Requests not sunk because of the do-not-track cookie', registers: this.reg });
+  readonly sizeViolations = new Counter({ name: 'sluice_collector_size_violations_total', help: 'size_violation bad rows written to the bad stream', registers: this.reg });
+  readonly splits = new Counter({ name: 'sluice_collector_split_requests_total', help: 'Requests split into several records', registers: this.reg });
+  readonly bufferRecords = new Gauge({
+    name: 'sluice_collector_buffer_records',
+    help: 'Records held in the sink buffer (queued and in flight), by stream',
+    labelNames: ['stream'],
+    registers: this.reg,
+    collect: () => this.collectBuffers(),
+  });
+  readonly bufferBytes = new Gauge({
+    name: 'sluice_collector_buffer_bytes',
+    help: 'Bytes held in the sink buffer, by stream',
+    labelNames: ['stream'],
+    registers: this.reg,
+    collect: () => this.collectBuffers(),
+  });
+  readonly sinkHealthy = new Gauge({
+    name: 'sluice_collector_sink_healthy',
+    help: '1 when the sink can write and has room, by stream',
+    labelNames: ['stream'],
+    registers: this.reg,
+    collect: () => this.collectBuffers(),
+  });
+  readonly callSeconds = new Histogram({
+    name: 'sluice_collector_sink_put_seconds',
+    help: 'PutRecords call latency, by stream',
+    labelNames: ['stream'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: this.reg,
+  });
+  readonly flushedRecords = new Counter({ name: 'sluice_collector_sink_records_total', help: 'Records Kinesis accepted, by stream', labelNames: ['stream'], registers: this.reg });
+  readonly retries = new Counter({ name: 'sluice_collector_sink_retried_records_total', help: 'Records retried after Kinesis refused them, by stream', labelNames: ['stream'], registers: this.reg });
+  readonly failures = new Counter({ name: 'sluice_collector_sink_failures_total', help: 'PutRecords calls that failed whole or in part, by stream', labelNames: ['stream'], registers: this.reg });
+  readonly backoffSeconds = new Histogram({
+    name: 'sluice_collector_sink_backoff_seconds',
+    help: 'Backoff waits after failed PutRecords calls, by stream',
+    labelNames: ['stream'],
+    buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600],
+    registers: this.reg,
+  });
+
+  private readonly requestChildren = new Map<string, { inc(): void }>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  sinkHooks(): SinkHooks {
+  /** Counts one request (label children cached: this runs on every request). */
+  countRequest(route: string, status: number): void {
+    const key = `${route} ${status}`;
+    let child = this.requestChildren.get(key);
+    if (!child) {
+      child = this.requests.labels({ route, status });
+      this.requestChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  /** Buffer depth and health are read from the sinks at scrape time. */
+  watch(sinks: Record<string, KinesisSink>): void {
+    this.sinks = sinks;
+  }
+
+  private collectBuffers(): void {
+    for (const [stream, sink] of Object.entries(this.sinks)) {
+      const s = sink.stats();
+      this.bufferRecords.set({ stream }, s.bufferedRecords);
+      this.bufferBytes.set({ stream }, s.bufferedBytes);
+      this.sinkHealthy.set({ stream }, s.healthy ? 1 : 0);
+    }
+  }
+
+  sinkHooks(stream: string): SinkHooks {
     return {
-      onFlush: (_records, ms) => this.flushSeconds.observe(ms / 1000),
-      onRetry: (records) => this.retries.inc(records),
-      onFailure: () => this.failures.inc(),
+      onCall: (ms) => this.callSeconds.observe({ stream }, ms / 1000),
+      onFlush: (records) => this.flushedRecords.inc({ stream }, records),
+      onRetry: (records) => this.retries.inc({ stream }, records),
+      onFailure: () => this.failures.inc({ stream }),
+      onBackoff: (ms) => this.backoffSeconds.observe({ stream }, ms / 1000),
     };
   }
 }

@@ -1,10 +1,12 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { putRecords } from '../adapters/kinesis';
 import type { Logger } from '../observability/logger';
+import { directPut, type PutRecordsFn } from './kinesis-writer';
 
-// The collector's sink: a bounded in-memory buffer flushed to Kinesis by byte, record and time
-// limits. Records Kinesis refuses are retried (alone, in order) with exponential backoff and
-// jitter; an acknowledged record is never dropped while the process lives.
+// The collector's sink for one stream: a bounded in-memory buffer flushed to Kinesis by byte,
+// record and time limits, in PutRecords calls within Kinesis' limits. Records Kinesis refuses
+// (throttled) go back to the front of the buffer and only they are retried, after an exponential
+// backoff with jitter; a whole failed call is retried the same way. An acknowledged record is
+// never dropped while the process lives; when the buffer is full, `offer` refuses (→ 503).
 
 export interface SinkRecord {
   data: Buffer;
@@ -13,130 +15,140 @@ export interface SinkRecord {
 
 export interface SinkOptions {
   stream: string;
+  /** Flush as soon as this many bytes are buffered. */
   byteLimit: number;
+  /** Flush as soon as this many records are buffered. */
   recordLimit: number;
+  /** Flush records at the latest this long after they arrive. */
   timeLimitMs: number;
-  /** Bound on everything held in memory; beyond it `offer` refuses and the route answers 503. */
+  /** Bound on everything held in memory (queued + in flight); beyond it `offer` refuses. */
   maxBufferedBytes: number;
   backoffMinMs: number;
   backoffMaxMs: number;
+  /** PutRecords calls in flight at once (default 1). */
+  maxInFlight?: number;
+  /** Bytes per PutRecords call, at most Kinesis' 5 MiB (the default). */
+  maxBytesPerCall?: number;
+  /** Consecutive failed calls before the sink reports itself unhealthy (default 1). */
+  unhealthyAfterFailures?: number;
 }
 
 export interface SinkStats {
+  stream: string;
+  /** Records held: queued and in flight. */
   bufferedRecords: number;
   bufferedBytes: number;
+  maxBufferedBytes: number;
+  inFlightCalls: number;
+  consecutiveFailures: number;
   healthy: boolean;
+  /** Why the sink is unhealthy, in words. */
+  reason?: string;
   lastError?: string;
 }
 
-// Kinesis' hard limits for one PutRecords call.
-const MAX_RECORDS_PER_CALL = 500;
-const MAX_BYTES_PER_CALL = 5 * 1024 * 1024;
-
 export interface SinkHooks {
+  /** Records a PutRecords call wrote (all of them, or those Kinesis accepted of a partial failure). */
   onFlush?(records: number, ms: number): void;
+  /** Any PutRecords call, whatever its outcome. */
+  onCall?(ms: number): void;
   onRetry?(records: number): void;
   onFailure?(err: Error): void;
+  onBackoff?(ms: number): void;
 }
+
+// Kinesis' hard limits: one PutRecords call, and one record (data + partition key).
+export const MAX_RECORDS_PER_CALL = 500;
+export const MAX_BYTES_PER_CALL = 5 * 1024 * 1024;
+export const MAX_BYTES_PER_RECORD = 1024 * 1024;
+
+const recordSize = (r: SinkRecord) => r.data.length + Buffer.byteLength(r.partitionKey);
 
 export class KinesisSink {
   private queue: SinkRecord[] = [];
-  private bytes = 0;
+  private queuedBytes = 0;
+  private inFlightRecords = 0;
+  private inFlightBytes = 0;
+  private inFlightCalls = 0;
+  /** Send whatever is queued without waiting for a limit (time limit hit, retry, flush). */
+  private urgent = false;
   private timer?: NodeJS.Timeout;
-  private flushing?: Promise<void>;
-  private failures = 0;
+  private backoffTimer?: NodeJS.Timeout;
+  private consecutiveFailures = 0;
   private lastError?: string;
+  private full = false;
   private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly maxInFlight: number;
+  private readonly unhealthyAfter: number;
+  private readonly put: PutRecordsFn;
 
+  /** `kinesis`: a client (calls made on this thread) or a PutRecords function (e.g. PutWorker's). */
   constructor(
-    private readonly client: KinesisClient,
+    kinesis: KinesisClient | PutRecordsFn,
     private readonly opts: SinkOptions,
     private readonly log: Logger,
     private readonly hooks: SinkHooks = {},
-  ) {}
-
-  stats(): SinkStats {
-    return { bufferedRecords: this.queue.length, bufferedBytes: this.bytes, healthy: this.failures === 0, lastError: this.lastError };
+  ) {
+    this.put = typeof kinesis === 'function' ? kinesis : directPut(kinesis);
+    this.maxInFlight = opts.maxInFlight ?? 1;
+    this.unhealthyAfter = opts.unhealthyAfterFailures ?? 1;
   }
 
-  /** Buffers the records; false (nothing buffered) when the buffer is full or the sink is closing. */
+  get stream(): string {
+    return this.opts.stream;
+  }
+
+  stats(): SinkStats {
+    const reasons: string[] = [];
+    const bufferedBytes = this.queuedBytes + this.inFlightBytes;
+    if (this.full) reasons.push(`buffer full: ${bufferedBytes} of ${this.opts.maxBufferedBytes} bytes held, new requests are answered 503`);
+    const failing = this.consecutiveFailures >= this.unhealthyAfter;
+    if (failing) reasons.push(`Kinesis writes failing (${this.consecutiveFailures} in a row): ${this.lastError}`);
+    if (this.closed) reasons.push('closing: no new records accepted');
+    return {
+      stream: this.opts.stream,
+      bufferedRecords: this.queue.length + this.inFlightRecords,
+      bufferedBytes,
+      maxBufferedBytes: this.opts.maxBufferedBytes,
+      inFlightCalls: this.inFlightCalls,
+      consecutiveFailures: this.consecutiveFailures,
+      healthy: !this.full && !failing,
+      reason: reasons.length > 0 ? reasons.join('; ') : undefined,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Whether `bytes` more would fit in the buffer now. */
+  hasRoom(bytes: number): boolean {
+    return !this.closed && this.queuedBytes + this.inFlightBytes + bytes <= this.opts.maxBufferedBytes;
+  }
+
+  /** Buffers all the records, or none of them (false) when the buffer is full or the sink is closing. */
   offer(records: SinkRecord[]): boolean {
-    const size = records.reduce((n, r) => n + r.data.length + r.partitionKey.length, 0);
-    if (this.closed || this.bytes + size > this.opts.maxBufferedBytes) return false;
-    this.queue.push(...records);
-    this.bytes += size;
-    if (this.bytes >= this.opts.byteLimit || this.queue.length >= this.opts.recordLimit) this.kick();
-    else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.timeLimitMs);
+    let size = 0;
+    for (const r of records) {
+      const n = recordSize(r);
+      if (n > MAX_BYTES_PER_RECORD) throw new RangeError(`a record of ${n} bytes exceeds Kinesis' 1 MiB record limit`);
+      size += n;
+    }
+    if (!this.hasRoom(size)) {
+      if (!this.closed) this.full = true;
+      return false;
+    }
+    this.full = false;
+    for (const r of records) this.queue.push(r);
+    this.queuedBytes += size;
+    this.pump();
     return true;
   }
 
-  private kick(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (!this.flushing) this.flushing = this.drain().finally(() => (this.flushing = undefined));
-  }
-
-  private backoffMs(): number {
-    const ceiling = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** Math.min(this.failures - 1, 20));
-    // Full jitter between the minimum and the exponential ceiling.
-    return this.opts.backoffMinMs + Math.random() * Math.max(0, ceiling - this.opts.backoffMinMs);
-  }
-
-  private takeBatch(): SinkRecord[] {
-    const batch: SinkRecord[] = [];
-    let bytes = 0;
-    for (const r of this.queue) {
-      const size = r.data.length + r.partitionKey.length;
-      if (batch.length === MAX_RECORDS_PER_CALL || (batch.length > 0 && bytes + size > MAX_BYTES_PER_CALL)) break;
-      batch.push(r);
-      bytes += size;
-    }
-    return batch;
-  }
-
-  /** Sends until the buffer is empty; on failure waits out a backoff and tries again. */
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.takeBatch();
-      const started = Date.now();
-      let sent: SinkRecord[] = batch;
-      try {
-        const { failed } = await putRecords(this.client, this.opts.stream, batch);
-        if (failed.length > 0) {
-          const failedSet = new Set(failed);
-          sent = batch.filter((_, i) => !failedSet.has(i));
-          const retry = batch.filter((_, i) => failedSet.has(i));
-          this.hooks.onRetry?.(retry.length);
-          this.removeSent(batch.length, retry);
-          throw new Error(`${retry.length} of ${batch.length} records refused by Kinesis (throttled)`);
-        }
-        this.removeSent(batch.length, []);
-        this.failures = 0;
-        this.lastError = undefined;
-        this.hooks.onFlush?.(sent.length, Date.now() - started);
-      } catch (err) {
-        this.failures += 1;
-        this.lastError = (err as Error).message;
-        this.hooks.onFailure?.(err as Error);
-        const wait = this.backoffMs();
-        this.log.warn({ err: this.lastError, retryInMs: Math.round(wait), buffered: this.queue.length }, 'kinesis write failed; backing off');
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
-  }
-
-  /** Drops the first `n` queued records (just sent), re-queueing `retry` at the front in order. */
-  private removeSent(n: number, retry: SinkRecord[]): void {
-    const removed = this.queue.splice(0, n, ...retry);
-    for (const r of removed) this.bytes -= r.data.length + r.partitionKey.length;
-    for (const r of retry) this.bytes += r.data.length + r.partitionKey.length;
-  }
-
-  /** Flushes everything buffered now (and anything being flushed). */
+  /** Flushes everything buffered now (and waits for calls in flight). */
   async flush(): Promise<void> {
-    while (this.queue.length > 0 || this.flushing) {
-      this.kick();
-      await this.flushing;
+    while (this.queue.length > 0 || this.inFlightCalls > 0) {
+      this.urgent = true;
+      this.pump();
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
   }
 
@@ -144,5 +156,124 @@ export class KinesisSink {
   async close(): Promise<void> {
     this.closed = true;
     await this.flush();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Starts as many calls as the limits and the backoff allow; otherwise arms the time limit. */
+  private pump(): void {
+    if (this.backoffTimer) return; // the backoff's end pumps again
+    while (this.queue.length > 0 && this.inFlightCalls < this.maxInFlight) {
+      const due = this.urgent || this.queuedBytes >= this.opts.byteLimit || this.queue.length >= this.opts.recordLimit;
+      if (!due) break;
+      this.send(this.takeBatch());
+    }
+    if (this.queue.length === 0) {
+      this.urgent = false;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+    } else if (!this.timer && !this.urgent) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.urgent = true;
+        this.pump();
+      }, this.opts.timeLimitMs);
+    }
+  }
+
+  private takeBatch(): SinkRecord[] {
+    const maxBytes = Math.min(MAX_BYTES_PER_CALL, this.opts.maxBytesPerCall ?? MAX_BYTES_PER_CALL);
+    let n = 0;
+    let bytes = 0;
+    while (n < this.queue.length && n < MAX_RECORDS_PER_CALL) {
+      const size = recordSize(this.queue[n]);
+      if (n > 0 && bytes + size > maxBytes) break;
+      bytes += size;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
+  private send(batch: SinkRecord[]): void {
+    const bytes = batch.reduce((s, r) => s + recordSize(r), 0);
+    this.queuedBytes -= bytes;
+    this.inFlightBytes += bytes;
+    this.inFlightRecords += batch.length;
+    this.inFlightCalls += 1;
+    const started = performance.now();
+    this.put(this.opts.stream, batch)
+      .then(
+        ({ failed }) => {
+          const ms = performance.now() - started;
+          this.safely(() => this.hooks.onCall?.(ms));
+          if (failed.length === 0) {
+            this.consecutiveFailures = 0;
+            this.lastError = undefined;
+            this.full = false;
+            this.safely(() => this.hooks.onFlush?.(batch.length, ms));
+            return;
+          }
+          const failedSet = new Set(failed);
+          const retry = batch.filter((_, i) => failedSet.has(i));
+          if (retry.length < batch.length) this.safely(() => this.hooks.onFlush?.(batch.length - retry.length, ms));
+          this.safely(() => this.hooks.onRetry?.(retry.length));
+          this.requeue(retry);
+          this.failed(new Error(`${retry.length} of ${batch.length} records refused by Kinesis (throttled or internal failure)`));
+        },
+        (err: unknown) => {
+          this.safely(() => this.hooks.onCall?.(performance.now() - started));
+          this.requeue(batch);
+          this.failed(err instanceof Error ? err : new Error(String(err)));
+        },
+      )
+      .finally(() => {
+        this.inFlightBytes -= bytes;
+        this.inFlightRecords -= batch.length;
+        this.inFlightCalls -= 1;
+        this.pump();
+        if (this.queue.length === 0 && this.inFlightCalls === 0) {
+          for (const wake of this.idleWaiters.splice(0)) wake();
+        }
+      });
+  }
+
+  /** Puts refused records back at the front, in their order, to go out first after the backoff. */
+  private requeue(records: SinkRecord[]): void {
+    this.queue.unshift(...records);
+    this.queuedBytes += records.reduce((s, r) => s + recordSize(r), 0);
+    this.urgent = true;
+  }
+
+  private failed(err: Error): void {
+    this.lastError = err.message;
+    this.safely(() => this.hooks.onFailure?.(err));
+    // Calls that were in flight together fail together: one backoff round counts once.
+    if (this.backoffTimer) return;
+    this.consecutiveFailures += 1;
+    const wait = this.backoffMs();
+    this.safely(() => this.hooks.onBackoff?.(wait));
+    this.log.warn(
+      { stream: this.opts.stream, err: err.message, failures: this.consecutiveFailures, retryInMs: Math.round(wait), buffered: this.queue.length + this.inFlightRecords },
+      'kinesis write failed; backing off',
+    );
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      this.pump();
+    }, wait);
+  }
+
+  /** Full jitter between the minimum and an exponential ceiling capped at the maximum. */
+  private backoffMs(): number {
+    const { backoffMinMs: min, backoffMaxMs: max } = this.opts;
+    const ceiling = Math.min(max, min * 2 ** Math.min(this.consecutiveFailures - 1, 30));
+    return min + Math.random() * Math.max(0, ceiling - min);
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'sink hook threw');
+    }
   }
 }

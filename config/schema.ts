@@ -207,9 +207,15 @@ export const configSchema = z.object({
           // Largest raw record (Snowplow's maxBytes); Kinesis takes up to 1 MiB of data + key.
           maxRecordBytes: z.coerce.number().int().min(1024).max(1_048_000).default(1_000_000),
           // PutRecords calls in flight at once per stream.
-          maxInFlight: z.coerce.number().int().min(1).max(64).default(4),
+          maxInFlight: z.coerce.number().int().min(1).max(64).default(2),
+          // Bytes per PutRecords call (Kinesis allows 5 MiB): smaller calls hold less memory and
+          // spend less time serialising at once.
+          maxBytesPerCall: z.coerce.number().int().min(65_536).max(5_242_880).default(1_048_576),
           // Consecutive failed PutRecords calls before /sink-health answers 503.
           unhealthyAfterFailures: z.coerce.number().int().min(1).default(1),
+          // Make PutRecords calls (serialising, signing, sending) in a worker thread: no event-loop
+          // stalls of ~10 ms per MiB sent, for ~30 MB more resident memory.
+          writerThread: boolish.default(false),
         })
         .prefault({}),
       buffer: z

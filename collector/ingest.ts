@@ -1,0 +1,58 @@
+import type { CollectorPayload } from '../codecs/collector-payload';
+import type { Processor } from '../enrich/bad-rows';
+import type { CollectorMetrics } from './metrics';
+import type { KinesisSink, SinkRecord } from './sink';
+import { splitToRecords } from './split';
+
+// The one step every tracked request goes through: payload → records within the record limit
+// (good) and size-violation bad rows (bad) → both sinks, all or nothing. When either buffer has
+// no room the request is refused and nothing of it is kept, so the tracker's retry loses nothing
+// and duplicates nothing.
+
+export interface Sinks {
+  good: KinesisSink;
+  bad: KinesisSink;
+}
+
+export type IngestResult = 'accepted' | 'full';
+
+export class Ingest {
+  private readonly goodBytes;
+  private readonly badBytes;
+
+  constructor(
+    private readonly sinks: Sinks,
+    private readonly maxRecordBytes: number,
+    private readonly processor: Processor,
+    private readonly metrics: CollectorMetrics,
+  ) {
+    this.goodBytes = metrics.recordBytes.labels({ stream: 'good' });
+    this.badBytes = metrics.recordBytes.labels({ stream: 'bad' });
+  }
+
+  accept(cp: CollectorPayload, partitionKey: string): IngestResult {
+    const { good, bad } = splitToRecords(cp, this.maxRecordBytes, this.processor, cp.timestamp);
+    const goodRecords: SinkRecord[] = good.map((data) => ({ data, partitionKey }));
+    const badRecords: SinkRecord[] = bad.map((row) => ({ data: Buffer.from(JSON.stringify(row), 'utf8'), partitionKey }));
+    const goodBytes = goodRecords.reduce((n, r) => n + r.data.length + r.partitionKey.length, 0);
+    const badBytes = badRecords.reduce((n, r) => n + r.data.length + r.partitionKey.length, 0);
+    const goodRoom = this.sinks.good.hasRoom(goodBytes);
+    const badRoom = badRecords.length === 0 || this.sinks.bad.hasRoom(badBytes);
+    if (!goodRoom || !badRoom) {
+      // offer() on a full sink records the refusal, so /sink-health can say which buffer is full.
+      if (!goodRoom) this.sinks.good.offer(goodRecords);
+      if (!badRoom) this.sinks.bad.offer(badRecords);
+      this.metrics.refused.inc();
+      return 'full';
+    }
+    if (goodRecords.length > 0) this.sinks.good.offer(goodRecords);
+    if (badRecords.length > 0) this.sinks.bad.offer(badRecords);
+    this.goodBytes.inc(goodBytes);
+    if (badRecords.length > 0) {
+      this.badBytes.inc(badBytes);
+      this.metrics.sizeViolations.inc(badRecords.length);
+    }
+    if (goodRecords.length > 1) this.metrics.splits.inc();
+    return 'accepted';
+  }
+}
