@@ -46,6 +46,7 @@ describe('warehouse migrations (PostgreSQL)', () => {
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'sluice' ORDER BY table_name`,
     );
     expect(rows.map((r) => r.table_name)).toEqual([
+      'bad_rows',
       'batch_view_events',
       'batch_view_uniques',
       'batch_watermark',
@@ -53,6 +54,8 @@ describe('warehouse migrations (PostgreSQL)', () => {
       'realtime_seen_events',
       'realtime_view_events',
       'realtime_view_members',
+      'sink_files',
+      'staged_files',
       'stream_checkpoints',
     ]);
   });
