@@ -1,18 +1,11 @@
 // Iglu schema keys (`iglu:vendor/name/format/M-R-A`, SchemaVer) and the schema lookup the shredder
 // and the loaders are given. Every key that reaches SQL passes through parseSchemaUri first.
 
-export interface SchemaVer {
-  model: number;
-  revision: number;
-  addition: number;
-}
+import { parseSchemaUri as parseIgluUri, schemaUri, type SchemaKey, type SchemaVer } from '../enrich/iglu/schema-key';
 
-export interface SchemaKey {
-  vendor: string;
-  name: string;
-  format: string;
-  version: SchemaVer;
-}
+// Keys, SchemaVer and URIs are enrich's (enrich/iglu); the warehouse adds stricter bounds.
+export type { SchemaKey, SchemaVer } from '../enrich/iglu/schema-key';
+export { schemaUri, schemaVerString as versionString } from '../enrich/iglu/schema-key';
 
 /**
  * Resolves a full schema URI to its JSON schema (draft-04, with its `self` block). Resolves to
@@ -25,28 +18,21 @@ export class InvalidSchemaKeyError extends Error {
   override name = 'InvalidSchemaKeyError';
 }
 
-// Iglu's URI pattern, with bounded parts: vendor/name/format land in VARCHAR(128) columns and the
-// model number in a table name.
-const URI = /^iglu:([a-zA-Z0-9_.-]{1,128})\/([a-zA-Z0-9_-]{1,128})\/([a-zA-Z0-9_-]{1,128})\/(\d{1,6})-(\d{1,6})-(\d{1,6})$/;
+// Bounded parts: vendor/name/format land in VARCHAR(128) columns and the model number in a table name.
+const PART = /^[a-zA-Z0-9_.-]{1,128}$/;
+const MAX_VERSION_PART = 999_999;
 
+/** Parses an Iglu URI for SQL use: throws on anything that is not one, or has overlong parts. */
 export function parseSchemaUri(uri: unknown): SchemaKey {
   if (typeof uri !== 'string') throw new InvalidSchemaKeyError(`schema URI is not a string: ${JSON.stringify(uri)}`);
-  const m = URI.exec(uri);
-  if (!m) throw new InvalidSchemaKeyError(`not a valid Iglu schema URI: ${JSON.stringify(uri.slice(0, 300))}`);
-  return {
-    vendor: m[1],
-    name: m[2],
-    format: m[3],
-    version: { model: Number(m[4]), revision: Number(m[5]), addition: Number(m[6]) },
-  };
-}
-
-export function versionString(v: SchemaVer): string {
-  return `${v.model}-${v.revision}-${v.addition}`;
-}
-
-export function schemaUri(key: SchemaKey): string {
-  return `iglu:${key.vendor}/${key.name}/${key.format}/${versionString(key.version)}`;
+  const key = parseIgluUri(uri);
+  const bounded = typeof key === 'object'
+    && [key.vendor, key.name, key.format].every((p) => PART.test(p))
+    && !key.name.includes('.') && !key.format.includes('.')
+    && [key.version.model, key.version.revision, key.version.addition].every((n) => n <= MAX_VERSION_PART);
+  if (!bounded) throw new InvalidSchemaKeyError(`not a valid Iglu schema URI: ${JSON.stringify(uri.slice(0, 300))}`);
+  // A copy: enrich's parsed keys are shared and read-only.
+  return { ...key, version: { ...key.version } };
 }
 
 export function compareVersions(a: SchemaVer, b: SchemaVer): number {
