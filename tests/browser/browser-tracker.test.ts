@@ -6,21 +6,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import * as esbuild from 'esbuild';
-import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeKinesisClient } from '../../adapters/aws-clients';
-import { ensureStream } from '../../adapters/kinesis';
-import { buildCollectorApp } from '../../collector/app';
 import type { Sinks } from '../../collector/ingest';
-import { CollectorMetrics } from '../../collector/metrics';
-import { collectorOptions, sinkOptions } from '../../collector/options';
-import { KinesisSink } from '../../collector/sink';
 import type { SluiceConfig } from '../../config';
 import { makeLogger } from '../../observability/logger';
-import type { ManagedProcess } from '../../stack/processes';
-import { kinesaliteSpec, projectRoot } from '../../stack/standins';
-import { startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { projectRoot } from '../../stack/standins';
+import { launchChromium } from '../helpers/chromium';
+import { startCollectorOnKinesalite, type TestCollector } from '../helpers/collector';
+import { testConfig, waitFor } from '../helpers/standins';
 import { eventsFromRecord, eventsFromRequest, expectSameEvents, expectScenario, readRawRecords, type Params, type SentRequest } from './tracker-checks';
 
 // The real @snowplow/browser-tracker in headless Chromium (Debian's /usr/bin/chromium driven by
@@ -30,12 +24,9 @@ import { eventsFromRecord, eventsFromRequest, expectSameEvents, expectScenario, 
 
 const require = createRequire(import.meta.url);
 const log = makeLogger('test-browser-tracker', 'silent');
-const CHROMIUM = '/usr/bin/chromium';
 
 let config: SluiceConfig;
-let kinesalite: ManagedProcess;
 let client: KinesisClient;
-let app: FastifyInstance;
 let sinks: Sinks;
 let collectorUrl: string;
 let pageServer: http.Server;
@@ -84,35 +75,23 @@ function servePage(script: string): Promise<http.Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
+let collector: TestCollector | undefined;
+
 beforeAll(async () => {
   config = testConfig();
-  kinesalite = await startStandin(kinesaliteSpec(config), config);
-  client = makeKinesisClient(config);
-  await ensureStream(client, config.kinesis.streams.raw, config.kinesis.shards);
-  await ensureStream(client, config.kinesis.streams.bad, 1);
-  const metrics = new CollectorMetrics();
-  sinks = {
-    good: new KinesisSink(client, sinkOptions(config, config.kinesis.streams.raw), log, metrics.sinkHooks('good')),
-    bad: new KinesisSink(client, sinkOptions(config, config.kinesis.streams.bad), log, metrics.sinkHooks('bad')),
-  };
-  app = buildCollectorApp({ sinks, metrics }, collectorOptions(config), log);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  collectorUrl = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}`;
+  collector = await startCollectorOnKinesalite(config, log);
+  ({ client, sinks } = collector);
+  collectorUrl = collector.url;
   pageServer = await servePage(await bundlePage());
   pageUrl = `http://127.0.0.1:${(pageServer.address() as net.AddressInfo).port}`;
-  // CI runs as root, where Chromium needs --no-sandbox.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
   await new Promise((r) => (pageServer ? pageServer.close(r) : r(undefined)));
-  await app?.close();
-  await sinks?.good.close();
-  await sinks?.bad.close();
-  client?.destroy();
   if (bundleDir) fs.rmSync(bundleDir, { recursive: true, force: true });
-  await teardown(config, kinesalite);
+  await collector?.stop();
 });
 
 describe('@snowplow/browser-tracker in headless Chromium', () => {

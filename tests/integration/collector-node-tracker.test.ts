@@ -1,4 +1,3 @@
-import type net from 'node:net';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import {
   buildEcommerceTransaction,
@@ -8,23 +7,15 @@ import {
   buildStructEvent,
   newTracker,
 } from '@snowplow/node-tracker';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeKinesisClient } from '../../adapters/aws-clients';
-import { ensureStream } from '../../adapters/kinesis';
-import { buildCollectorApp } from '../../collector/app';
 import type { Sinks } from '../../collector/ingest';
-import { CollectorMetrics } from '../../collector/metrics';
-import { collectorOptions, sinkOptions } from '../../collector/options';
-import { KinesisSink } from '../../collector/sink';
 import type { SluiceConfig } from '../../config';
 import { configSchema } from '../../config/schema';
 import { makeLogger } from '../../observability/logger';
-import type { ManagedProcess } from '../../stack/processes';
-import { kinesaliteSpec } from '../../stack/standins';
 import { CONTEXTS, SCENARIO } from '../browser/scenario';
 import { eventsFromRecord, eventsFromRequest, expectSameEvents, expectScenario, readRawRecords, type SentRequest } from '../browser/tracker-checks';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { startCollectorOnKinesalite, type TestCollector } from '../helpers/collector';
+import { testConfig } from '../helpers/standins';
 
 // The real @snowplow/node-tracker against the collector, in GET and POST modes: the same events
 // as the browser test, found field for field in the decoded raw Kinesis records. The tracker's
@@ -35,35 +26,21 @@ const log = makeLogger('test-node-tracker', 'silent');
 const COOKIE = { name: 'sp_nuid', expirationDays: 30, fallbackDomain: 'collector.example.com', secure: false, httpOnly: true, sameSite: 'Lax' };
 
 let config: SluiceConfig;
-let kinesalite: ManagedProcess;
 let client: KinesisClient;
-let app: FastifyInstance;
 let sinks: Sinks;
 let port: number;
+
+let collector: TestCollector | undefined;
 
 beforeAll(async () => {
   const base = testConfig();
   config = configSchema.parse({ ...base, collector: { ...base.collector, cookie: COOKIE } });
-  kinesalite = await startStandin(kinesaliteSpec(config), config);
-  client = makeKinesisClient(config);
-  await ensureStream(client, config.kinesis.streams.raw, config.kinesis.shards);
-  await ensureStream(client, config.kinesis.streams.bad, 1);
-  const metrics = new CollectorMetrics();
-  sinks = {
-    good: new KinesisSink(client, sinkOptions(config, config.kinesis.streams.raw), log, metrics.sinkHooks('good')),
-    bad: new KinesisSink(client, sinkOptions(config, config.kinesis.streams.bad), log, metrics.sinkHooks('bad')),
-  };
-  app = buildCollectorApp({ sinks, metrics }, collectorOptions(config), log);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  port = (app.server.address() as net.AddressInfo).port;
+  collector = await startCollectorOnKinesalite(config, log);
+  ({ client, sinks, port } = collector);
 });
 
 afterAll(async () => {
-  await app?.close();
-  await sinks?.good.close();
-  await sinks?.bad.close();
-  client?.destroy();
-  await teardown(config, kinesalite);
+  await collector?.stop();
 });
 
 describe('@snowplow/node-tracker', () => {
