@@ -1,10 +1,8 @@
-import fs from 'node:fs';
 import type { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
-import { s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import { makePool, type Pool } from '../../adapters/postgres';
+import type { ObjectStore } from '../../adapters/object-store';
+import type { Pool } from '../../adapters/postgres';
 import { writeRawFiles } from '../../bench/raw-files';
 import { newRunId, runBatch } from '../../cli/batch';
 import { waitFor, waitForRawSink } from '../../cli/probes';
@@ -12,13 +10,11 @@ import { startReprocess } from '../../cli/reprocess';
 import { runCommand } from '../../cli/runs';
 import { sendTrackerEvents } from '../../cli/send-events';
 import type { SluiceConfig } from '../../config';
-import { makeLogger } from '../../observability/logger';
-import { Stack } from '../../stack/stack';
+import type { Stack } from '../../stack/stack';
 import { workflowIds } from '../../temporal.config';
 import { quoteIdent } from '../../warehouse/sql';
-import { connectTemporal } from '../../workers/wiring';
 import { batchRunWorkflow, progressQuery } from '../../workflows/batch-run';
-import { testConfig } from '../helpers/standins';
+import { startE2eStack, type E2eStack } from '../helpers/e2e-stack';
 
 // The batch layer end to end on one Stack of real stand-ins: tracker events through a batch run
 // field for field (atomic.events, shredded tables, batch views against realtime views); the
@@ -38,20 +34,15 @@ let pool: Pool;
 let store: ObjectStore;
 let temporal: { client: Client; connection: Connection };
 
+let e2e: E2eStack | undefined;
+
 beforeAll(async () => {
-  config = testConfig();
-  stack = new Stack(config, makeLogger('e2e-batch', 'warn'));
-  await stack.start();
-  pool = makePool(config, 4);
-  store = s3ObjectStore(makeS3Client(config), config.s3.bucket);
-  temporal = await connectTemporal(config);
+  e2e = await startE2eStack('e2e-batch', {}, 4);
+  ({ config, stack, pool, store, temporal } = e2e);
 });
 
 afterAll(async () => {
-  await temporal?.connection.close();
-  await pool?.end();
-  await stack?.stop();
-  if (config) fs.rmSync(config.dataDir, { recursive: true, force: true });
+  await e2e?.stop();
 });
 
 type Row = Record<string, unknown>;

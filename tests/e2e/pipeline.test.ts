@@ -5,21 +5,18 @@ import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
-import { s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import { makePool, type Pool } from '../../adapters/postgres';
+import type { ObjectStore } from '../../adapters/object-store';
+import type { Pool } from '../../adapters/postgres';
 import { newRunId, runBatch } from '../../cli/batch';
 import { sendTrackerEvents } from '../../cli/send-events';
 import type { SluiceConfig } from '../../config';
-import { makeLogger } from '../../observability/logger';
 import { fetchMergedCounts, waitFor, waitForRawSink } from '../../cli/probes';
 import { findTemporalCli } from '../../stack/standins';
-import { Stack } from '../../stack/stack';
+import type { Stack } from '../../stack/stack';
 import { workflowIds } from '../../temporal.config';
-import { connectTemporal } from '../../workers/wiring';
 import { batchRunWorkflow } from '../../workflows/batch-run';
 import { launchChromium } from '../helpers/chromium';
-import { testConfig } from '../helpers/standins';
+import { startE2eStack, type E2eStack } from '../helpers/e2e-stack';
 
 // The walking skeleton end to end: the real Snowplow node tracker → collector → Kinesis →
 // Temporal speed layer → realtime views; raw S3 sink → Temporal batch run → atomic.events and
@@ -57,20 +54,15 @@ async function countEvents(where = 'true'): Promise<{ rows: number; ids: number 
   return { rows: Number(rows[0].n), ids: Number(rows[0].ids) };
 }
 
+let e2e: E2eStack | undefined;
+
 beforeAll(async () => {
-  config = testConfig();
-  stack = new Stack(config, makeLogger('e2e', 'warn'));
-  await stack.start();
-  pool = makePool(config, 2);
-  store = s3ObjectStore(makeS3Client(config), config.s3.bucket);
-  temporal = await connectTemporal(config);
+  e2e = await startE2eStack('e2e', {}, 2);
+  ({ config, stack, pool, store, temporal } = e2e);
 });
 
 afterAll(async () => {
-  await temporal?.connection.close();
-  await pool?.end();
-  await stack?.stop();
-  if (config) fs.rmSync(config.dataDir, { recursive: true, force: true });
+  await e2e?.stop();
 });
 
 describe('walking skeleton', () => {

@@ -1,21 +1,18 @@
-import fs from 'node:fs';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeKinesisClient, makeS3Client } from '../../adapters/aws-clients';
+import { makeKinesisClient } from '../../adapters/aws-clients';
 import { listShards, splitShard } from '../../adapters/kinesis';
-import { s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import { makePool, type Pool } from '../../adapters/postgres';
+import type { ObjectStore } from '../../adapters/object-store';
+import type { Pool } from '../../adapters/postgres';
 import { fetchMergedCounts, waitFor, waitForRawSink } from '../../cli/probes';
 import { sendTrackerEvents } from '../../cli/send-events';
 import { streamsStatus } from '../../cli/streams';
 import type { SluiceConfig } from '../../config';
-import { makeLogger } from '../../observability/logger';
-import { Stack } from '../../stack/stack';
+import type { Stack } from '../../stack/stack';
 import { workflowIds } from '../../temporal.config';
-import { connectTemporal } from '../../workers/wiring';
-import { testConfig } from '../helpers/standins';
+import { startE2eStack, type E2eStack } from '../helpers/e2e-stack';
 import { eventIdsOfRawRecords, occurrences, readRawFiles } from '../helpers/speed';
 
 // The speed layer under faults, on the whole local stack: tracker events keep flowing while the
@@ -34,26 +31,21 @@ let kinesis: KinesisClient;
 let temporal: { client: Client; connection: Connection };
 const sent: string[] = [];
 
+let e2e: E2eStack | undefined;
+
 beforeAll(async () => {
-  config = testConfig({
+  e2e = await startE2eStack('e2e-speed', {
     // Short consume activities and raw files: recovery shows up sooner, and more file boundaries are tested.
     SLUICE_SPEED__ACTIVITY_BUDGET_MS: '5000',
     SLUICE_SPEED__RAW_SINK__MAX_AGE_MS: '1500',
   });
-  stack = new Stack(config, makeLogger('e2e-speed', 'warn'));
-  await stack.start();
-  pool = makePool(config, 2);
-  store = s3ObjectStore(makeS3Client(config), config.s3.bucket);
+  ({ config, stack, pool, store, temporal } = e2e);
   kinesis = makeKinesisClient(config);
-  temporal = await connectTemporal(config);
 });
 
 afterAll(async () => {
-  await temporal?.connection.close();
   kinesis?.destroy();
-  await pool?.end();
-  await stack?.stop();
-  if (config) fs.rmSync(config.dataDir, { recursive: true, force: true });
+  await e2e?.stop();
 });
 
 /** Sends `count` tracker events, remembering the id of every event the collector accepted. */
