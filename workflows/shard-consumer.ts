@@ -11,7 +11,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ConsumeResult, RewindResult, SpeedActivities } from '../activities/speed';
+import type { ConsumeInput, ConsumeResult, RewindResult, SpeedActivities } from '../activities/speed';
 import { controlActivity, shardConsumeActivity, shardConsumerMaxIterations } from '../temporal.config';
 
 // One long-running workflow per (stream, processor, shard). Its workflow id is the lease on the
@@ -19,16 +19,8 @@ import { controlActivity, shardConsumeActivity, shardConsumerMaxIterations } fro
 // processes and commits them, and returns only the new checkpoint. Operators pause, resume and
 // rewind it with signals (or through its stream supervisor, which forwards them to every shard).
 
-export interface ShardConsumerInput {
-  stream: string;
-  processor: string;
-  shardId: string;
-  /** Last sequence number whose effects are committed; undefined = the configured start position. */
-  checkpoint?: string;
-  /** After a rewind, until something past it is committed: the first record to read again. */
-  startSequence?: string;
-  /** Epoch ms of this consumer's first start (start position LATEST reads from there). */
-  firstStartMs?: number;
+/** The activity's input (stream, shard, checkpoint, rewind start, first start) plus the workflow's own state. */
+export interface ShardConsumerInput extends ConsumeInput {
   paused?: boolean;
   /** A rewind requested but not applied yet when the workflow continued as new. */
   rewindToMs?: number;
