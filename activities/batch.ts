@@ -5,7 +5,7 @@ import { moveMany, type ObjectStore } from '../adapters/object-store';
 import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
 import type { TaskInput } from '../batch/jobs';
 import { assertRunId, runPrefix } from '../batch/layout';
-import { runShred, type ShredRunResult } from '../batch/shred-run';
+import { bucketsForRawBytes, runShred, type ShredRunResult, writeEnrichedLayout } from '../batch/shred-run';
 import type { BatchEngine } from '../engine/engine';
 import { readSinkProgress } from '../speed/file-sink';
 import { ENRICHED_FORMAT, ENRICHED_IN, RAW_FORMAT } from '../speed/raw-sink';
@@ -42,8 +42,8 @@ export interface StepCounts {
   files: number;
   good: number;
   bad: number;
-  minTstamp?: number;
-  maxTstamp?: number;
+  /** The enrich step: how many buckets its output is spread over. */
+  buckets?: number;
 }
 
 /** Heartbeats with progress so a dead worker is noticed quickly and the UI shows how far a step is. */
@@ -115,18 +115,25 @@ async function completeThrough(deps: BatchDeps, area: string, stream: string): P
   return markers.every((m) => m !== undefined) ? markers.map((m) => m!.completeThroughMs) : [];
 }
 
-export async function enrichFiles(deps: Pick<BatchDeps, 'store' | 'engine'>, runId: string, inputPrefix: string): Promise<StepCounts> {
-  const keys = await deps.store.list(inputPrefix);
+/**
+ * Enriches every raw file under `inputPrefix` into bucketed output (one bucket count for the
+ * whole run, from the raw files' size unless the caller fixes it), then writes the layout shred
+ * starts from. Every attempt computes the same bucket count from the same files.
+ */
+export async function enrichFiles(deps: Pick<BatchDeps, 'store' | 'engine'>, runId: string, inputPrefix: string, fixedBuckets?: number): Promise<StepCounts> {
+  const objects = await deps.store.listSized(inputPrefix);
+  const buckets = fixedBuckets ?? bucketsForRawBytes(objects.reduce((n, o) => n + o.size, 0));
   const etlTstamp = Date.now();
-  const tasks: TaskInput[] = keys.map((key, index) => ({ runId, key, index, etlTstamp }));
+  const tasks: TaskInput[] = objects.map(({ key }, index) => ({ runId, key, index, etlTstamp, buckets }));
   const results = await deps.engine.run('enrich', tasks, progress('enrich'), { signal: Context.current().cancellationSignal });
-  const counts: StepCounts = { files: keys.length, good: 0, bad: 0 };
+  const counts: StepCounts = { files: objects.length, good: 0, bad: 0, buckets };
+  const schemas = new Set<string>();
   for (const r of results) {
     counts.good += r.good;
     counts.bad += r.bad;
-    if (r.minTstamp !== undefined) counts.minTstamp = Math.min(counts.minTstamp ?? r.minTstamp, r.minTstamp);
-    if (r.maxTstamp !== undefined) counts.maxTstamp = Math.max(counts.maxTstamp ?? r.maxTstamp, r.maxTstamp);
+    for (const uri of r.schemas ?? []) schemas.add(uri);
   }
+  await writeEnrichedLayout(deps.store, runPrefix.enriched(runId), { buckets, schemas: [...schemas].sort() });
   return counts;
 }
 
@@ -150,11 +157,11 @@ export function createBatchActivities(deps: BatchDeps) {
       return { files, completeThroughMs };
     },
 
-    async enrichRawFiles({ runId }: { runId: string }): Promise<StepCounts> {
-      return enrichFiles(deps, assertRunId(runId), runPrefix.rawProcessing(runId));
+    async enrichRawFiles({ runId, buckets }: { runId: string; buckets?: number }): Promise<StepCounts> {
+      return enrichFiles(deps, assertRunId(runId), runPrefix.rawProcessing(runId), buckets);
     },
 
-    /** shred-map then shred-reduce over the run's enriched parts (de-duplicated within the run). */
+    /** shred-map (flat input only) then shred-reduce over the run's enriched parts (de-duplicated within the run). */
     async shredEnriched({ runId, buckets, window }: { runId: string; buckets: number; window?: { from: number; to: number } }): Promise<ShredRunResult> {
       return shredRun(deps, assertRunId(runId), buckets, window);
     },

@@ -4,6 +4,7 @@
 export const runPrefix = {
   rawIn: 'raw/in/',
   rawProcessing: (runId: string) => `raw/processing/run=${runId}/`,
+  /** Classic runs: bucket folders (enrichedBucketPrefix) and ENRICHED_LAYOUT; stream-enrich runs: the sink's flat files. */
   enriched: (runId: string) => `enriched/good/run=${runId}/`,
   enrichedBad: (runId: string) => `enriched/bad/run=${runId}/`,
   /** The atomic.events rows of a run (one part per shred bucket). */
@@ -33,9 +34,31 @@ export function assertRunId(runId: string): string {
   return runId;
 }
 
+/** The folder of one bucket (events with hash(event_id) mod N = bucket) under `prefix`. */
+export function bucketFolder(prefix: string, bucket: number): string {
+  return `${prefix}bucket=${String(bucket).padStart(5, '0')}/`;
+}
+
 /** shred-map output folder of one bucket: `shredded/interim/run=…/bucket=00003/`. */
 export function shredBucketPrefix(runId: string, bucket: number): string {
-  return `${runPrefix.shredInterim(runId)}bucket=${String(bucket).padStart(5, '0')}/`;
+  return bucketFolder(runPrefix.shredInterim(runId), bucket);
+}
+
+/** Classic runs: enrich's output folder of one bucket: `enriched/good/run=…/bucket=00003/`. */
+export function enrichedBucketPrefix(runId: string, bucket: number): string {
+  return bucketFolder(runPrefix.enriched(runId), bucket);
+}
+
+/**
+ * Written by the enrich step once all its tasks are done, beside its bucket folders: how many
+ * buckets it used and the schema URIs its events name. Shred finds its input already bucketed
+ * when this is there.
+ */
+export const ENRICHED_LAYOUT = '_layout.json';
+
+export interface EnrichedLayout {
+  buckets: number;
+  schemas: string[];
 }
 
 /** The folder of one schema version's rows in a run (Snowplow-style `vendor=/name=/format=/version=`). */

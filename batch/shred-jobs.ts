@@ -6,16 +6,19 @@ import { SchemaModelError, shredModel, type ShredModel } from '../warehouse/shre
 import { dedupe, DUPLICATE_SCHEMA_URI } from './dedupe';
 import type { TaskInput, TaskResult } from './jobs';
 import { partName, runPrefix, shredBucketPrefix, shreddedTypeOf, shreddedTypePrefix, shredSchemaKey } from './layout';
+import { gzipLines, partLines, TEXT_PART_EXTENSION } from './run-files';
 import { atomicRow } from './shred-atomic';
 import { igluBadRow, type IgluFailure, notFound, parsingBadRow } from './shred-bad-rows';
 import { type Entity, entitiesOf, schemaUrisIn } from './shred-event';
 import { type RenderStats, shreddedRow, ValueError } from './shred-values';
 
 // The two shred phases, engine-agnostic (local threads or an EMR step run the same functions):
-//  shred-map    one task per enriched part: checks each line, sends it to bucket
-//               hash(event_id) mod N, and reports the schema URIs it saw;
-//  shred-reduce one task per bucket: de-duplicates (every copy of an event_id is in the same
-//               bucket), then writes the atomic.events rows and one file per schema version.
+//  shred-map    one task per enriched part: sends each line to bucket hash(event_id) mod N and
+//               reports the schema URIs it saw. Classic runs skip it: the enrich task already
+//               writes its output bucketed the same way (routeEnrichedLines, batch/jobs.ts);
+//  shred-reduce one task per bucket: checks each line, de-duplicates (every copy of an event_id
+//               is in the same bucket), then writes the atomic.events rows and one file per
+//               schema version.
 // Between them the caller freezes the run's schemas in the object store (shred-run.ts).
 // Every output key is a function of (run, part or bucket), so a retried task overwrites.
 
@@ -45,44 +48,45 @@ function inWindow(collectorTstamp: string, window: { from: number; to: number })
   }
 }
 
-function linesOf(body: Buffer): string[] {
-  return body.toString('utf8').split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)).filter((l) => l.length > 0);
+export interface RoutedLines {
+  /** Lines per bucket. */
+  buckets: string[][];
+  /** The Iglu schema URIs the lines' entities name. */
+  schemas: Set<string>;
 }
 
-// An empty Buffer (not '') so the S3 client still sends Content-Length: 0.
-const text = (rows: string[]): string | Buffer => (rows.length ? `${rows.join('\n')}\n` : Buffer.alloc(0));
-
-export async function shredMapTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
-  const buckets = t.buckets;
-  if (!buckets || !Number.isInteger(buckets) || buckets < 1) throw new Error(`shred-map needs a bucket count, got ${buckets}`);
-  const outs: string[][] = Array.from({ length: buckets }, () => []);
-  const bad: string[] = [];
-  const uris = new Set<string>();
-  let outside = 0;
-  for (const line of linesOf(await store.get(t.key))) {
+/**
+ * Sends each enriched line to bucket hash(event_id) mod `buckets` and collects the schema URIs
+ * its entities name. Checks nothing: a line with the wrong field count goes to bucket 0, where
+ * shred-reduce turns it into a bad row with every other check. Pure.
+ */
+export function routeEnrichedLines(lines: Iterable<string>, buckets: number, schemas = new Set<string>()): RoutedLines {
+  if (!Number.isInteger(buckets) || buckets < 1) throw new Error(`routing enriched lines needs a bucket count, got ${buckets}`);
+  const out: string[][] = Array.from({ length: buckets }, () => []);
+  for (const line of lines) {
     const fields = line.split('\t');
     if (fields.length !== ENRICHED_FIELD_COUNT) {
-      bad.push(parsingBadRow(line, { type: 'FieldNumberMismatch', fieldCount: fields.length }));
+      out[0].push(line);
       continue;
     }
-    if (t.window && !inWindow(fields[COLLECTOR_TSTAMP], t.window)) {
-      outside++;
-      continue;
-    }
-    const eventId = fields[EVENT_ID];
-    if (!UUID.test(eventId)) {
-      bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: [{ type: 'InvalidValue', key: 'event_id', value: eventId, message: 'not a UUID' }] }));
-      continue;
-    }
-    outs[bucketOf(eventId, buckets)].push(line);
-    schemaUrisIn(ENTITY_FIELDS.map((i) => fields[i]), uris);
+    out[bucketOf(fields[EVENT_ID], buckets)].push(line);
+    schemaUrisIn(ENTITY_FIELDS.map((i) => fields[i]), schemas);
   }
-  await Promise.all([
-    ...outs.map((rows, b) => store.put(`${shredBucketPrefix(t.runId, b)}${partName(t.index, 'tsv')}`, text(rows))),
-    store.put(`${runPrefix.shreddedBad(t.runId)}map/${partName(t.index, 'json')}`, text(bad)),
-  ]);
-  const good = outs.reduce((n, rows) => n + rows.length, 0);
-  return { key: t.key, good, bad: bad.length, schemas: [...uris].sort(), ...(t.window ? { outside } : {}) };
+  return { buckets: out, schemas };
+}
+
+/** Writes routed lines as `<folder of bucket b>part-<index>.tsv.gz`; empty buckets get no object. */
+export async function putRouted(store: ObjectStore, folderOf: (bucket: number) => string, index: number, routed: RoutedLines): Promise<void> {
+  const part = partName(index, TEXT_PART_EXTENSION);
+  await Promise.all(routed.buckets.map((rows, b) => (rows.length ? store.put(`${folderOf(b)}${part}`, gzipLines(rows)) : undefined)));
+}
+
+export async function shredMapTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
+  if (!t.buckets) throw new Error(`shred-map needs a bucket count, got ${t.buckets}`);
+  const routed = routeEnrichedLines(partLines(t.key, await store.get(t.key)), t.buckets);
+  await putRouted(store, (b) => shredBucketPrefix(t.runId, b), t.index, routed);
+  const good = routed.buckets.reduce((n, rows) => n + rows.length, 0);
+  return { key: t.key, good, bad: 0, schemas: [...routed.schemas].sort() };
 }
 
 type ModelOrFailure = { model: ShredModel } | { failure: IgluFailure };
@@ -115,15 +119,25 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
   // Only the lines are held until de-duplication (parsed events are several times larger).
   const candidates: { eventId: string; fingerprint: string; item: string }[] = [];
   // Inputs are read in part order, so "the first" natural duplicate is the same on every retry.
+  let outside = 0;
   for (const key of inputs) {
-    for (const line of linesOf(await store.get(key))) {
+    for (const line of partLines(key, await store.get(key))) {
       const fields = line.split('\t');
       if (fields.length !== ENRICHED_FIELD_COUNT) {
         bad.push(parsingBadRow(line, { type: 'FieldNumberMismatch', fieldCount: fields.length }));
         continue;
       }
+      if (t.window && !inWindow(fields[COLLECTOR_TSTAMP], t.window)) {
+        outside++;
+        continue;
+      }
+      const eventId = fields[EVENT_ID];
+      if (!UUID.test(eventId)) {
+        bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: [{ type: 'InvalidValue', key: 'event_id', value: eventId, message: 'not a UUID' }] }));
+        continue;
+      }
       const fingerprint = fields[FINGERPRINT] || `line:${createHash('sha1').update(line).digest('hex')}`;
-      candidates.push({ eventId: fields[EVENT_ID], fingerprint, item: line });
+      candidates.push({ eventId, fingerprint, item: line });
     }
   }
   const { kept, natural, synthetic } = dedupe(candidates);
@@ -175,11 +189,11 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
     if (maxTstamp === undefined || ts > maxTstamp) maxTstamp = ts;
   }
 
-  const part = partName(bucket, 'tsv');
+  const part = partName(bucket, TEXT_PART_EXTENSION);
   const written = new Set<string>();
   const writes: Promise<void>[] = [
-    store.put(`${runPrefix.shredded(t.runId)}${part}`, text(atomic)),
-    store.put(`${runPrefix.shreddedBad(t.runId)}reduce/${partName(bucket, 'json')}`, text(bad)),
+    store.put(`${runPrefix.shredded(t.runId)}${part}`, gzipLines(atomic)),
+    store.put(`${runPrefix.shreddedBad(t.runId)}reduce/${partName(bucket, 'json')}`, jsonLines(bad)),
   ];
   const tables: Record<string, number> = {};
   for (const [uri, rows] of byType) {
@@ -187,7 +201,7 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
     const objectKey = `${shreddedTypePrefix(t.runId, { ...key, version: versionString(key.version) })}${part}`;
     written.add(objectKey);
     tables[uri] = rows.length;
-    writes.push(store.put(objectKey, text(rows)));
+    writes.push(store.put(objectKey, gzipLines(rows)));
   }
   await Promise.all(writes);
   // A type this bucket wrote on an earlier attempt but not now (its schema changed state) must
@@ -207,5 +221,9 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
     tables,
     duplicates: { natural, synthetic },
     truncated: stats.truncated,
+    ...(t.window ? { outside } : {}),
   };
 }
+
+// An empty Buffer (not '') so the S3 client still sends Content-Length: 0.
+const jsonLines = (rows: string[]): string | Buffer => (rows.length ? `${rows.join('\n')}\n` : Buffer.alloc(0));

@@ -4,14 +4,30 @@ import { BUILTIN_SCHEMAS } from '../warehouse/builtin-schemas';
 import { assertSelfMatches, parseSchemaUri, type SchemaLookup, versionString } from '../warehouse/iglu';
 import { DUPLICATE_SCHEMA_URI } from './dedupe';
 import type { TaskInput, TaskResult } from './jobs';
-import { assertRunId, runPrefix, shredBucketPrefix, shredSchemaKey } from './layout';
+import { assertRunId, bucketFolder, ENRICHED_LAYOUT, type EnrichedLayout, runPrefix, shredBucketPrefix, shredSchemaKey } from './layout';
 
 // The shred step of a run: shred-map over the enriched parts, the run's schemas frozen in the
-// object store, shred-reduce over the buckets. The batch activity calls runShred with its
-// engine and the Iglu lookup; nothing here depends on which engine runs the tasks.
+// object store, shred-reduce over the buckets. A classic run's enriched output is bucketed
+// already (ENRICHED_LAYOUT says so), and its shred step starts at the schema freeze. The batch
+// activity calls runShred with its engine and the Iglu lookup; nothing here depends on which
+// engine runs the tasks.
 
 /** Buckets per run unless the caller chooses: enough to spread reduce work over a few threads. */
 export const DEFAULT_SHRED_BUCKETS = 8;
+
+// Raw lzop bytes per bucket: about 150,000 tp2 events (~130 bytes each in the raw files), which
+// one shred-reduce task holds in memory (~0.6 GB); events sent one per GET request take more raw
+// bytes each, so their buckets are smaller.
+const RAW_BYTES_PER_BUCKET = 20_000_000;
+
+/**
+ * A classic run's bucket count from the size of its raw files: a multiple of
+ * DEFAULT_SHRED_BUCKETS (so the engine's threads finish the reduce together), at most 1024.
+ */
+export function bucketsForRawBytes(bytes: number): number {
+  const needed = Math.max(1, Math.ceil(bytes / RAW_BYTES_PER_BUCKET));
+  return Math.min(1024, Math.ceil(needed / DEFAULT_SHRED_BUCKETS) * DEFAULT_SHRED_BUCKETS);
+}
 
 export interface ShredRunDeps {
   store: ObjectStore;
@@ -23,7 +39,10 @@ export interface ShredRunArgs {
   runId: string;
   /** Folder of the run's enriched parts (runPrefix.enriched(runId) in both modes). */
   inputPrefix: string;
-  /** Must stay the same for every attempt of a run (keep it in workflow state). */
+  /**
+   * For flat input (stream-enrich mode); must stay the same for every attempt of a run (keep it
+   * in workflow state). Bucketed input keeps the bucket count it was written with.
+   */
   buckets: number;
   /** Stamped into bad rows; any fixed value per run. */
   etlTstamp: number;
@@ -37,8 +56,10 @@ export interface ShredRunResult {
   files: number;
   /** Rows in atomic.events after de-duplication. */
   good: number;
-  /** Bad rows written (map + reduce). */
+  /** Bad rows written by shred-reduce. */
   bad: number;
+  /** Reprocessing: events of the replayed files outside the window (left alone). */
+  outside?: number;
   minTstamp?: number;
   maxTstamp?: number;
   buckets: number;
@@ -51,6 +72,21 @@ export interface ShredRunResult {
 }
 
 export type ShredProgress = (phase: 'shred-map' | 'shred-reduce', done: number, total: number) => void;
+
+/** The layout an enrich step left beside its bucket folders, or undefined for flat input. */
+export async function readEnrichedLayout(store: ObjectStore, inputPrefix: string): Promise<EnrichedLayout | undefined> {
+  const key = `${inputPrefix}${ENRICHED_LAYOUT}`;
+  if (!(await store.exists(key))) return undefined;
+  const layout = JSON.parse((await store.get(key)).toString('utf8')) as EnrichedLayout;
+  if (!Number.isInteger(layout.buckets) || layout.buckets < 1 || layout.buckets > 4096 || !Array.isArray(layout.schemas)) {
+    throw new Error(`${key} is not an enriched layout: ${JSON.stringify(layout).slice(0, 200)}`);
+  }
+  return layout;
+}
+
+export async function writeEnrichedLayout(store: ObjectStore, outputPrefix: string, layout: EnrichedLayout): Promise<void> {
+  await store.put(`${outputPrefix}${ENRICHED_LAYOUT}`, JSON.stringify(layout), 'application/json');
+}
 
 /**
  * Freezes the run's schemas under runPrefix.shredSchemas(runId): each URI is looked up once per
@@ -88,21 +124,34 @@ export async function snapshotSchemas(store: ObjectStore, runId: string, uris: I
 
 export async function runShred(deps: ShredRunDeps, args: ShredRunArgs, onProgress: ShredProgress = () => undefined): Promise<ShredRunResult> {
   const runId = assertRunId(args.runId);
-  if (!Number.isInteger(args.buckets) || args.buckets < 1 || args.buckets > 4096) throw new Error(`invalid shred bucket count ${args.buckets}`);
-  const keys = await deps.store.list(args.inputPrefix);
-  const base = { runId, etlTstamp: args.etlTstamp, buckets: args.buckets };
-  args.signal?.throwIfAborted();
-  const mapTasks: TaskInput[] = keys.map((key, index) => ({ ...base, key, index, ...(args.window ? { window: args.window } : {}) }));
   const options = { signal: args.signal };
-  const mapped = await deps.engine.run('shred-map', mapTasks, (d, t) => onProgress('shred-map', d, t), options);
+  const layout = await readEnrichedLayout(deps.store, args.inputPrefix);
+  const buckets = layout?.buckets ?? args.buckets;
+  if (!Number.isInteger(buckets) || buckets < 1 || buckets > 4096) throw new Error(`invalid shred bucket count ${buckets}`);
+  const base = { runId, etlTstamp: args.etlTstamp, buckets };
+  args.signal?.throwIfAborted();
 
-  const uris = new Set<string>([DUPLICATE_SCHEMA_URI]);
-  for (const r of mapped) for (const u of r.schemas ?? []) uris.add(u);
+  const uris = new Set<string>([DUPLICATE_SCHEMA_URI, ...(layout?.schemas ?? [])]);
+  let files: number;
+  let mapped: TaskResult[] = [];
+  let bucketOf: (bucket: number) => string;
+  if (layout) {
+    files = (await deps.store.list(args.inputPrefix)).filter((k) => !k.endsWith(ENRICHED_LAYOUT)).length;
+    bucketOf = (b) => bucketFolder(args.inputPrefix, b);
+  } else {
+    const keys = await deps.store.list(args.inputPrefix);
+    files = keys.length;
+    const mapTasks: TaskInput[] = keys.map((key, index) => ({ ...base, key, index }));
+    mapped = await deps.engine.run('shred-map', mapTasks, (d, t) => onProgress('shred-map', d, t), options);
+    for (const r of mapped) for (const u of r.schemas ?? []) uris.add(u);
+    bucketOf = (b) => shredBucketPrefix(runId, b);
+  }
   const missingSchemas = await snapshotSchemas(deps.store, runId, uris, deps.lookup);
 
-  const reduceTasks: TaskInput[] = Array.from({ length: args.buckets }, (_, b) => ({ ...base, key: shredBucketPrefix(runId, b), index: b }));
+  const window = args.window ? { window: args.window } : {};
+  const reduceTasks: TaskInput[] = Array.from({ length: buckets }, (_, b) => ({ ...base, key: bucketOf(b), index: b, ...window }));
   const reduced = await deps.engine.run('shred-reduce', reduceTasks, (d, t) => onProgress('shred-reduce', d, t), options);
-  return summarise(keys.length, args.buckets, mapped, reduced, missingSchemas);
+  return summarise(files, buckets, mapped, reduced, missingSchemas);
 }
 
 function summarise(files: number, buckets: number, mapped: TaskResult[], reduced: TaskResult[], missingSchemas: string[]): ShredRunResult {
@@ -114,6 +163,7 @@ function summarise(files: number, buckets: number, mapped: TaskResult[], reduced
     out.good += r.good;
     out.bad += r.bad;
     out.truncated += r.truncated ?? 0;
+    if (r.outside !== undefined) out.outside = (out.outside ?? 0) + r.outside;
     out.duplicates.natural += r.duplicates?.natural ?? 0;
     out.duplicates.synthetic += r.duplicates?.synthetic ?? 0;
     for (const [uri, n] of Object.entries(r.tables ?? {})) out.tables[uri] = (out.tables[uri] ?? 0) + n;

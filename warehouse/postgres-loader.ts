@@ -4,6 +4,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { ObjectStore } from '../adapters/object-store';
 import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
 import { assertRunId } from '../batch/layout';
+import { partBytes } from '../batch/run-files';
 import { ATOMIC_COLUMNS } from './atomic-events';
 import { catalogSql, tablesFromCatalog, type CatalogRow } from './catalog';
 import { ATOMIC_SCHEMA, tableColumns } from './ddl';
@@ -14,8 +15,8 @@ import { qualified, quoteIdent } from './sql';
 
 // The PostgreSQL loader: one transaction per run holding a per-run advisory lock, the manifest
 // check, the DDL the run's schemas need, a COPY FROM STDIN per table fed object by object from
-// the object store, and the manifest row. Row counts are checked against what the shred step
-// wrote; a mismatch rolls everything back.
+// the object store (gzipped parts unzipped on the way), and the manifest row. Row counts are
+// checked against what the shred step wrote; a mismatch rolls everything back.
 
 const DDL_LOCK = 'sluice:warehouse-ddl';
 
@@ -29,7 +30,7 @@ async function copyObjects(client: PoolClient, store: ObjectStore, sql: string, 
   async function* bodies() {
     // Fetch the next object while the current one streams into COPY.
     const fetch = (k: string) => {
-      const p = store.get(k);
+      const p = store.get(k).then((body) => partBytes(k, body));
       p.catch(() => undefined);
       return p;
     };

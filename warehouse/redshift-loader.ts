@@ -46,7 +46,8 @@ const GUARD_INDEX = 1;
 
 function copyOptions(opts: RedshiftLoaderOptions, atomic: boolean): string {
   // DELIMITER '\t' and NULL AS '\\N' are fixed text: Redshift reads backslash escapes there.
-  const parts = [`IAM_ROLE ${quoteLiteral(opts.iamRoleArn)}`, "DELIMITER '\\t'", 'ESCAPE'];
+  // GZIP: the shred step writes gzipped parts (batch/run-files.ts).
+  const parts = [`IAM_ROLE ${quoteLiteral(opts.iamRoleArn)}`, "DELIMITER '\\t'", 'ESCAPE', 'GZIP'];
   parts.push(atomic ? 'EMPTYASNULL FILLRECORD' : "NULL AS '\\\\N'");
   parts.push('TRUNCATECOLUMNS', 'ACCEPTINVCHARS', "TIMEFORMAT 'auto'");
   if (opts.region) parts.push(`REGION ${quoteLiteral(opts.region)}`);

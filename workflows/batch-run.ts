@@ -26,7 +26,7 @@ export interface BatchRunInput {
   runId?: string;
   /** classic: raw files → enrich → shred; stream-enrich: the speed layer's enriched files → shred. */
   mode?: BatchMode;
-  /** Shred buckets; by default sized from the enriched event count (see shredBuckets). */
+  /** Buckets for enrich's output and shred; by default sized from the raw files (classic) or shredBuckets. */
   buckets?: number;
 }
 
@@ -117,11 +117,12 @@ export async function batchRunWorkflow(input: BatchRunInput = {}): Promise<Batch
 
   if (mode === 'classic') {
     show({ step: 'enrich' });
-    progress.enriched = await steps.enrichRawFiles({ runId });
+    progress.enriched = await steps.enrichRawFiles({ runId, buckets: input.buckets });
   }
 
   show({ step: 'shred' });
-  const buckets = input.buckets ?? shredBuckets(progress.enriched?.good);
+  // A classic run's enriched output is bucketed already, and shred keeps its bucket count.
+  const buckets = input.buckets ?? progress.enriched?.buckets ?? shredBuckets(undefined);
   progress.shredded = await steps.shredEnriched({ runId, buckets });
   const window = { from: progress.shredded.minTstamp, to: progress.shredded.maxTstamp };
   show({ step: 'load', window });

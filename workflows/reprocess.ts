@@ -48,7 +48,7 @@ export async function reprocessWorkflow(input: ReprocessInput): Promise<Reproces
   progress.enriched = await steps.enrichRawFiles({ runId });
 
   step('shred');
-  progress.shredded = await steps.shredEnriched({ runId, buckets: shredBuckets(progress.enriched.good), window });
+  progress.shredded = await steps.shredEnriched({ runId, buckets: progress.enriched.buckets ?? shredBuckets(progress.enriched.good), window });
 
   step('replace');
   progress.loaded = (await replaceWindow({ runId, window })).loaded;

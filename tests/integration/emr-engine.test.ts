@@ -375,7 +375,7 @@ describe('EMR step plan', () => {
 
   it('identifies a step by job and tasks, not by the attempt\'s etlTstamp', () => {
     expect(stepHash('enrich', retried(tasks))).toBe(stepHash('enrich', tasks));
-    expect(stepHash('shred', tasks)).not.toBe(stepHash('enrich', tasks));
+    expect(stepHash('shred-map', tasks)).not.toBe(stepHash('enrich', tasks));
     expect(stepHash('enrich', [tasks[0], { ...tasks[1], key: 'raw/other.lzo' }])).not.toBe(stepHash('enrich', tasks));
     expect(() => planStep('emr/', 'enrich', [tasks[0], { ...tasks[1], runId: 'r2' }])).toThrow(/one run/);
   });

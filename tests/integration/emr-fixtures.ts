@@ -1,5 +1,6 @@
 import type { ObjectStore } from '../../adapters/object-store';
 import { runPrefix } from '../../batch/layout';
+import { partText } from '../../batch/run-files';
 import type { TaskInput } from '../../batch/jobs';
 import { COLLECTOR_PAYLOAD_SCHEMA, encodeCollectorPayload, type CollectorPayload } from '../../codecs/collector-payload';
 import { writeLzop } from '../../codecs/lzop';
@@ -75,14 +76,17 @@ export async function stageRawRun(store: ObjectStore, runId: string, files: numb
     await store.put(key, rawFile(f, eventsPerFile));
     keys.push(key);
   }
-  return keys.map((key, index) => ({ runId, key, index, etlTstamp: ETL_TSTAMP }));
+  return keys.map((key, index) => ({ runId, key, index, etlTstamp: ETL_TSTAMP, buckets: RAW_RUN_BUCKETS }));
 }
 
-/** Every object under the prefixes, key → content. */
+/** The bucket count stageRawRun's enrich tasks spread their output over. */
+export const RAW_RUN_BUCKETS = 4;
+
+/** Every object under the prefixes, key → content (gzipped parts unzipped). */
 export async function snapshot(store: ObjectStore, prefixes: string[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const prefix of prefixes) {
-    for (const key of await store.list(prefix)) out.set(key, (await store.get(key)).toString('utf8'));
+    for (const key of await store.list(prefix)) out.set(key, partText(key, await store.get(key)));
   }
   return out;
 }

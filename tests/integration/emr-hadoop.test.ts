@@ -16,7 +16,8 @@ import { localEngine } from '../../engine/local';
 import type { ManagedProcess } from '../../stack/processes';
 import { projectRoot, s3Spec } from '../../stack/standins';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
-import { BAD_PER_FILE, deleteAll, snapshot, stageRawRun } from './emr-fixtures';
+import { bucketOf } from '../../batch/shred-jobs';
+import { BAD_PER_FILE, deleteAll, RAW_RUN_BUCKETS, snapshot, stageRawRun } from './emr-fixtures';
 
 // Acceptance for the EMR engine: the step the engine would add to EMR (its exact
 // hadoop-streaming arguments) runs under Apache Hadoop's own jars (Maven Central, local mode),
@@ -75,10 +76,18 @@ describe('EMR step under Apache Hadoop (local mode, S3A on s3rver)', () => {
     // Every event is accounted for: the valid ones enriched, each failure one bad row.
     expect(emrResults.map((r) => r.key)).toEqual(tasks.map((t) => t.key));
     expect(emrResults.map((r) => [r.good, r.bad])).toEqual(tasks.map(() => [45, BAD_PER_FILE]));
-    expect(emrOutputs.size).toBe(2 * tasks.length);
-    const goodLines = [...emrOutputs].filter(([k]) => k.startsWith(outputs[0])).flatMap(([, v]) => v.split('\n').filter(Boolean));
+    // Good events bucketed by event id (one object per non-empty bucket and task), one bad-rows object per task.
+    const goodKeys = [...emrOutputs.keys()].filter((k) => k.startsWith(outputs[0]));
+    expect(goodKeys.every((k) => /\/bucket=0000[0-3]\/part-0000[0-2]\.tsv\.gz$/.test(k)), goodKeys.join()).toBe(true);
+    expect(goodKeys.length).toBeGreaterThan(tasks.length);
+    expect(emrOutputs.size - goodKeys.length).toBe(tasks.length);
+    const goodLines = goodKeys.flatMap((k) => emrOutputs.get(k)!.split('\n').filter(Boolean));
     expect(goodLines).toHaveLength(3 * 45);
     expect(goodLines.every((l) => l.split('\t').length === 131)).toBe(true);
+    for (const k of goodKeys) {
+      const bucket = Number(/bucket=(\d+)/.exec(k)![1]);
+      for (const l of emrOutputs.get(k)!.split('\n').filter(Boolean)) expect(bucketOf(l.split('\t')[6], RAW_RUN_BUCKETS), k).toBe(bucket);
+    }
 
     // The same tasks on the local engine, from a clean slate, write the same bytes.
     await deleteAll(store, outputs);

@@ -9,6 +9,7 @@ import type { SluiceConfig } from '../../config';
 import { DUPLICATE_SCHEMA_URI } from '../../batch/dedupe';
 import { jobs } from '../../batch/jobs';
 import { runPrefix } from '../../batch/layout';
+import { partText } from '../../batch/run-files';
 import { runShred } from '../../batch/shred-run';
 import type { BatchEngine } from '../../engine/engine';
 import type { ManagedProcess } from '../../stack/processes';
@@ -258,18 +259,18 @@ describe('Redshift loader (Data API protocol)', () => {
     expect(load.sqls[3]).toBe(`COMMENT ON TABLE "atomic"."com_acme_link_click_1" IS '${CLICK}'`);
     expect(load.sqls[4]).toBe(
       `COPY "atomic"."events" (${ATOMIC_COLUMNS.map((c) => `"${c}"`).join(', ')}) FROM 's3://${bucket}/shredded/good/run=rs-1/atomic-events/' ` +
-      `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE EMPTYASNULL FILLRECORD TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
+      `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE GZIP EMPTYASNULL FILLRECORD TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
     );
     expect(load.sqls[5]).toBe(
       'COPY "atomic"."com_acme_link_click_1" ("schema_vendor", "schema_name", "schema_format", "schema_version", "root_id", "root_tstamp", "ref_root", "ref_tree", "ref_parent", "target_url", "element_id", "tags") ' +
       `FROM 's3://${bucket}/shredded/good/run=rs-1/vendor=com.acme/name=link_click/format=jsonschema/version=1-0-0/' ` +
-      `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE NULL AS '\\\\N' TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
+      `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE GZIP NULL AS '\\\\N' TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
     );
     expect(load.sqls[6]).toBe(`INSERT INTO "sluice"."load_manifest" ("run_id", "event_count", "window_from", "window_to") VALUES ('rs-1', 20, '2026-04-01 00:00:00.000', '2026-04-02 00:00:00.000')`);
     expect(load.sqls).toHaveLength(7);
     // The COPY prefix holds exactly the rows the loader counted.
     const objects = await store.list('shredded/good/run=rs-1/vendor=com.acme/name=link_click/format=jsonschema/version=1-0-0/');
-    const rows = (await Promise.all(objects.map(async (k) => (await store.get(k)).toString()))).join('').split('\n').filter(Boolean);
+    const rows = (await Promise.all(objects.map(async (k) => partText(k, await store.get(k))))).join('').split('\n').filter(Boolean);
     expect(rows).toHaveLength(20);
   });
 

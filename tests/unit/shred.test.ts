@@ -3,11 +3,12 @@ import type { ObjectStore } from '../../adapters/object-store';
 import { type EnrichedEvent, parseEnrichedTsv, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import { dedupe, DUPLICATE_SCHEMA_URI, syntheticEventId } from '../../batch/dedupe';
 import type { TaskInput } from '../../batch/jobs';
-import { runPrefix, shredBucketPrefix } from '../../batch/layout';
+import { enrichedBucketPrefix, runPrefix, shredBucketPrefix } from '../../batch/layout';
+import { gzipLines, partLines, partText } from '../../batch/run-files';
 import { atomicRow } from '../../batch/shred-atomic';
 import { entitiesOf, schemaUrisIn } from '../../batch/shred-event';
-import { bucketOf, shredMapTask, shredReduceTask } from '../../batch/shred-jobs';
-import { runShred, snapshotSchemas } from '../../batch/shred-run';
+import { bucketOf, putRouted, routeEnrichedLines, shredMapTask, shredReduceTask } from '../../batch/shred-jobs';
+import { bucketsForRawBytes, runShred, snapshotSchemas, writeEnrichedLayout } from '../../batch/shred-run';
 import { COPY_NULL, normaliseTimestamp, renderValue, valueAt } from '../../batch/shred-values';
 import type { BatchEngine } from '../../engine/engine';
 import { jobs } from '../../batch/jobs';
@@ -26,6 +27,7 @@ function memoryStore(): ObjectStore & { objects: Map<string, Buffer> } {
       return b;
     },
     async list(prefix) { return [...objects.keys()].filter((k) => k.startsWith(prefix)).sort(); },
+    async listSized(prefix) { return [...objects].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, b]) => ({ key, size: b.length })); },
     async copy(from, to) { const b = objects.get(from); if (b) objects.set(to, b); },
     async move(from, to) { const b = objects.get(from); if (b) { objects.set(to, b); objects.delete(from); } },
     async exists(key) { return objects.has(key); },
@@ -207,18 +209,18 @@ describe('shred-map / shred-reduce (in-memory store)', () => {
     expect(result).toMatchObject({ files: 2, good: 3, bad: 3, duplicates: { natural: 1, synthetic: 2 }, missingSchemas: ['iglu:com.acme/unknown/jsonschema/1-0-0'] });
     expect(result.tables).toEqual({ [CLICK]: 3, [DUPLICATE_SCHEMA_URI]: 2 });
 
-    const atomic = (await Promise.all((await store.list(runPrefix.shredded(RUN))).map(async (k) => (await store.get(k)).toString()))).join('');
+    const atomic = (await Promise.all((await store.list(runPrefix.shredded(RUN))).map(async (k) => partText(k, await store.get(k))))).join('');
     const ids = atomic.split('\n').filter(Boolean).map((l) => l.split('\t')[ATOMIC_COLUMNS.indexOf('event_id')]).sort();
     expect(ids).toEqual([ID(1), syntheticEventId(ID(2), 'A'), syntheticEventId(ID(2), 'B')].sort());
 
     const typeKeys = (await store.list(runPrefix.shreddedRun(RUN))).filter((k) => k.includes('vendor='));
-    const dupRows = (await Promise.all(typeKeys.filter((k) => k.includes('name=duplicate')).map(async (k) => (await store.get(k)).toString()))).join('').split('\n').filter(Boolean);
+    const dupRows = (await Promise.all(typeKeys.filter((k) => k.includes('name=duplicate')).map(async (k) => partText(k, await store.get(k))))).join('').split('\n').filter(Boolean);
     expect(dupRows.map((r) => r.split('\t').slice(-1)[0])).toEqual([ID(2), ID(2)]);
-    const clickRows = (await Promise.all(typeKeys.filter((k) => k.includes('name=link_click')).map(async (k) => (await store.get(k)).toString()))).join('').split('\n').filter(Boolean);
+    const clickRows = (await Promise.all(typeKeys.filter((k) => k.includes('name=link_click')).map(async (k) => partText(k, await store.get(k))))).join('').split('\n').filter(Boolean);
     expect(clickRows.map((r) => r.split('\t').slice(9)).sort()).toEqual([['http://a', '3'], ['http://b', COPY_NULL], ['http://c', COPY_NULL]]);
     expect(clickRows[0].split('\t').slice(0, 9)).toEqual(['com.acme', 'link_click', 'jsonschema', '1-0-0', expect.any(String), '2026-03-01 10:00:00.123', 'events', '["events","link_click"]', 'events']);
 
-    const bad = (await Promise.all((await store.list(runPrefix.shreddedBad(RUN))).map(async (k) => (await store.get(k)).toString()))).join('').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const bad = (await Promise.all((await store.list(runPrefix.shreddedBad(RUN))).map(async (k) => partText(k, await store.get(k))))).join('').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     expect(bad.map((b) => b.schema.split('/')[1]).sort()).toEqual(['loader_iglu_error', 'loader_iglu_error', 'loader_parsing_error']);
     const wrongType = bad.find((b) => JSON.stringify(b).includes('clicks'));
     expect(wrongType.data.failure[0]).toMatchObject({ schemaKey: CLICK, value: 100000 });
@@ -227,6 +229,53 @@ describe('shred-map / shred-reduce (in-memory store)', () => {
     const before = new Map([...store.objects].map(([k, v]) => [k, v.toString('base64')]));
     await runShred({ store, engine, lookup }, { runId: RUN, inputPrefix: `enriched/good/run=${RUN}/`, buckets: 4, etlTstamp: 0 });
     expect(new Map([...store.objects].map(([k, v]) => [k, v.toString('base64')]))).toEqual(before);
+  });
+
+  it('shreds a classic run\'s bucketed enrich output without shred-map, to the same rows as flat input', async () => {
+    const flat = memoryStore();
+    await seed(flat);
+    const engine = inProcessEngine(flat);
+    const fromFlat = await runShred({ store: flat, engine, lookup }, { runId: RUN, inputPrefix: runPrefix.enriched(RUN), buckets: 4, etlTstamp: 0 });
+
+    // The same lines as the enrich task writes them: routed by event id, plus the layout.
+    const bucketed = memoryStore();
+    const schemas = new Set<string>();
+    for (const [index, key] of (await flat.list(runPrefix.enriched(RUN))).entries()) {
+      const routed = routeEnrichedLines(partLines(key, await flat.get(key)), 4, schemas);
+      await putRouted(bucketed, (b) => enrichedBucketPrefix(RUN, b), index, routed);
+    }
+    await writeEnrichedLayout(bucketed, runPrefix.enriched(RUN), { buckets: 4, schemas: [...schemas].sort() });
+    const ran: string[] = [];
+    const recording: BatchEngine = { ...inProcessEngine(bucketed), async run(job, tasks, onProgress) { ran.push(job); return inProcessEngine(bucketed).run(job, tasks, onProgress); } };
+    // The bucket count asked for is ignored: the layout's holds.
+    const fromBucketed = await runShred({ store: bucketed, engine: recording, lookup }, { runId: RUN, inputPrefix: runPrefix.enriched(RUN), buckets: 9, etlTstamp: 0 });
+    expect(ran).toEqual(['shred-reduce']);
+    expect({ ...fromBucketed, files: 0 }).toEqual({ ...fromFlat, files: 0 });
+    const outputs = async (store: ObjectStore) => new Map(await Promise.all((await store.list(runPrefix.shreddedRun(RUN))).map(async (k) => [k, partText(k, await store.get(k))] as const)));
+    expect(await outputs(bucketed)).toEqual(await outputs(flat));
+  });
+
+  it('keeps only the window\'s events when reprocessing, and counts the others', async () => {
+    const store = memoryStore();
+    const inside = [1, 2, 3].map((i) => toEnrichedTsv(event(i, { collector_tstamp: `2026-03-01 10:0${i}:00.000` })));
+    const outside = [4, 5].map((i) => toEnrichedTsv(event(i, { collector_tstamp: `2026-03-01 11:0${i}:00.000` })));
+    await store.put(`enriched/good/run=${RUN}/part-00000.tsv.gz`, gzipLines([...inside, ...outside]));
+    const window = { from: Date.UTC(2026, 2, 1, 10), to: Date.UTC(2026, 2, 1, 11) };
+    const result = await runShred({ store, engine: inProcessEngine(store), lookup }, { runId: RUN, inputPrefix: runPrefix.enriched(RUN), buckets: 2, etlTstamp: 0, window });
+    expect(result).toMatchObject({ good: 3, bad: 0, outside: 2, minTstamp: Date.UTC(2026, 2, 1, 10, 1), maxTstamp: Date.UTC(2026, 2, 1, 10, 3) });
+  });
+
+  it('routes lines by event id and sends malformed ones to bucket 0; sizes buckets from raw bytes', () => {
+    const lines = [1, 2, 3, 4, 5, 6].map((i) => toEnrichedTsv(event(i, { unstruct_event: unstruct({ schema: CLICK, data: { targetUrl: 'http://a' } }) })));
+    const routed = routeEnrichedLines([...lines, 'not\ta\tline'], 3);
+    expect(routed.buckets.flat().sort()).toEqual([...lines, 'not\ta\tline'].sort());
+    for (const [b, rows] of routed.buckets.entries()) for (const l of rows.filter((r) => r !== 'not\ta\tline')) expect(bucketOf(parseEnrichedTsv(l).event_id!, 3)).toBe(b);
+    expect(routed.buckets[0]).toContain('not\ta\tline');
+    expect([...routed.schemas]).toEqual([CLICK]);
+    expect(bucketsForRawBytes(0)).toBe(8);
+    expect(bucketsForRawBytes(129_000_000)).toBe(8);
+    expect(bucketsForRawBytes(170_000_000)).toBe(16);
+    expect(bucketsForRawBytes(1e15)).toBe(1024);
   });
 
   it('freezes schemas per run and removes a bucket\'s stale type files', async () => {
