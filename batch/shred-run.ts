@@ -133,32 +133,30 @@ export async function runShred(deps: ShredRunDeps, args: ShredRunArgs, onProgres
 
   const uris = new Set<string>([DUPLICATE_SCHEMA_URI, ...(layout?.schemas ?? [])]);
   let files: number;
-  let mapped: TaskResult[] = [];
-  let bucketOf: (bucket: number) => string;
+  let folderOf: (bucket: number) => string;
   if (layout) {
     files = (await deps.store.list(args.inputPrefix)).filter((k) => !k.endsWith(ENRICHED_LAYOUT)).length;
-    bucketOf = (b) => bucketFolder(args.inputPrefix, b);
+    folderOf = (b) => bucketFolder(args.inputPrefix, b);
   } else {
     const keys = await deps.store.list(args.inputPrefix);
     files = keys.length;
     const mapTasks: TaskInput[] = keys.map((key, index) => ({ ...base, key, index }));
-    mapped = await deps.engine.run('shred-map', mapTasks, (d, t) => onProgress('shred-map', d, t), options);
+    const mapped = await deps.engine.run('shred-map', mapTasks, (d, t) => onProgress('shred-map', d, t), options);
     for (const r of mapped) for (const u of r.schemas ?? []) uris.add(u);
-    bucketOf = (b) => shredBucketPrefix(runId, b);
+    folderOf = (b) => shredBucketPrefix(runId, b);
   }
   const missingSchemas = await snapshotSchemas(deps.store, runId, uris, deps.lookup);
 
   const window = args.window ? { window: args.window } : {};
-  const reduceTasks: TaskInput[] = Array.from({ length: buckets }, (_, b) => ({ ...base, key: bucketOf(b), index: b, ...window }));
+  const reduceTasks: TaskInput[] = Array.from({ length: buckets }, (_, b) => ({ ...base, key: folderOf(b), index: b, ...window }));
   const reduced = await deps.engine.run('shred-reduce', reduceTasks, (d, t) => onProgress('shred-reduce', d, t), options);
-  return summarise(files, buckets, mapped, reduced, missingSchemas);
+  return summarise(files, buckets, reduced, missingSchemas);
 }
 
-function summarise(files: number, buckets: number, mapped: TaskResult[], reduced: TaskResult[], missingSchemas: string[]): ShredRunResult {
+function summarise(files: number, buckets: number, reduced: TaskResult[], missingSchemas: string[]): ShredRunResult {
   const out: ShredRunResult = {
     files, good: 0, bad: 0, buckets, duplicates: { natural: 0, synthetic: 0 }, tables: {}, missingSchemas, truncated: 0,
   };
-  for (const r of mapped) out.bad += r.bad;
   for (const r of reduced) {
     out.good += r.good;
     out.bad += r.bad;
