@@ -151,6 +151,8 @@ export function postgresSpec(config: SluiceConfig): ProcessSpec {
       '-k', socketDir,
       '-c', 'listen_addresses=127.0.0.1',
       '-c', 'max_connections=200',
+      // The batch load commits its two connections with two-phase commit (warehouse/postgres-two-phase.ts).
+      '-c', 'max_prepared_transactions=16',
     ],
     uid: user?.uid,
     gid: user?.gid,

@@ -9,14 +9,17 @@ import { ATOMIC_COLUMNS } from './atomic-events';
 import { catalogSql, tablesFromCatalog, type CatalogRow } from './catalog';
 import { ATOMIC_SCHEMA, tableColumns } from './ddl';
 import { parseSchemaUri } from './iglu';
-import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult, type WarehouseLoader } from './loader';
-import { planLoad, type TableState } from './migration';
+import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult, type RunOutputs, type WarehouseLoader } from './loader';
+import { type LoadPlan, planLoad, type TableState } from './migration';
+import { preparedTransactionsEnabled, twoPhaseLoad } from './postgres-two-phase';
 import { qualified, quoteIdent } from './sql';
 
 // The PostgreSQL loader: one transaction per run holding a per-run advisory lock, the manifest
 // check, the DDL the run's schemas need, a COPY FROM STDIN per table fed object by object from
 // the object store (gzipped parts unzipped on the way), and the manifest row. Row counts are
-// checked against what the shred step wrote; a mismatch rolls everything back.
+// checked against what the shred step wrote; a mismatch rolls everything back. Where the server
+// allows prepared transactions, a batch run's load is that same transaction split over two
+// connections and committed with two-phase commit (postgres-two-phase.ts).
 
 const DDL_LOCK = 'sluice:warehouse-ddl';
 
@@ -69,62 +72,97 @@ export interface PostgresLoader extends WarehouseLoader {
   loadRunWith(client: PoolClient, req: LoadRequest, onProgress?: LoadProgress): Promise<LoadResult>;
 }
 
+/** The manifest row of a run already loaded (its event count), or undefined. */
+export async function manifestCount(client: PoolClient, runId: string): Promise<number | undefined> {
+  const done = await client.query('SELECT "event_count" FROM "sluice"."load_manifest" WHERE "run_id" = $1', [runId]);
+  return done.rowCount ? Number(done.rows[0].event_count) : undefined;
+}
+
+/** Takes the run's load lock (two attempts of a run may overlap: the second waits here) and reads its manifest row. */
+export async function lockRun(client: PoolClient, runId: string): Promise<number | undefined> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`load:${runId}`]);
+  return manifestCount(client, runId);
+}
+
+/** Creates or migrates the shredded tables the run's schemas need (one plan at a time across loads). */
+export async function migrateTables(client: PoolClient, outputs: RunOutputs): Promise<{ plan: LoadPlan; existing: Map<string, TableState> }> {
+  // Schema changes of concurrent loads (other runs, reprocessing) are planned one at a time.
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [DDL_LOCK]);
+  const catalog = await client.query<CatalogRow>(catalogSql('postgres'), [ATOMIC_SCHEMA]);
+  const existing = tablesFromCatalog(catalog.rows);
+  const plan = planLoad('postgres', existing, outputs.types.map((t) => t.model));
+  for (const sql of plan.inTransaction) await client.query(sql);
+  return { plan, existing };
+}
+
+/** COPYs the run's atomic.events parts; the count must match what the shred step wrote. */
+export async function copyAtomicEvents(client: PoolClient, store: ObjectStore, outputs: RunOutputs, beat: () => void): Promise<number> {
+  const atomicCols = ATOMIC_COLUMNS.map(quoteIdent).join(', ');
+  const loaded = await copyObjects(
+    client, store,
+    `COPY ${qualified(ATOMIC_SCHEMA, 'events')} (${atomicCols}) FROM STDIN WITH (FORMAT text, NULL '')`,
+    outputs.atomicKeys, beat,
+  );
+  if (outputs.expectedAtomic !== undefined && loaded !== outputs.expectedAtomic) {
+    throw new LoadCountMismatchError(`atomic.events: COPY loaded ${loaded} rows, the shred step wrote ${outputs.expectedAtomic}`);
+  }
+  return loaded;
+}
+
+/** COPYs every schema version's parts into its table; rows per table. */
+export async function copyShreddedTables(client: PoolClient, store: ObjectStore, outputs: RunOutputs, plan: LoadPlan, beat: () => void): Promise<Record<string, number>> {
+  const tables: Record<string, number> = {};
+  for (const t of outputs.types) {
+    const table = plan.targets.get(t.uri)!;
+    const cols = tableColumns(t.model.columns, 'postgres').map((c) => quoteIdent(c.name)).join(', ');
+    const n = await copyObjects(client, store, `COPY ${qualified(ATOMIC_SCHEMA, table)} (${cols}) FROM STDIN WITH (FORMAT text)`, t.keys, beat);
+    if (t.expected !== undefined && n !== t.expected) throw new LoadCountMismatchError(`${table} (${t.uri}): COPY loaded ${n} rows, the shred step wrote ${t.expected}`);
+    tables[table] = (tables[table] ?? 0) + n;
+  }
+  return tables;
+}
+
+export async function insertManifest(client: PoolClient, req: LoadRequest, loaded: number): Promise<void> {
+  await client.query(
+    'INSERT INTO "sluice"."load_manifest" ("run_id", "event_count", "window_from", "window_to") VALUES ($1, $2, $3, $4)',
+    [req.runId, loaded, req.window.from !== undefined ? new Date(req.window.from) : null, req.window.to !== undefined ? new Date(req.window.to) : null],
+  );
+}
+
+/** Progress over every object the load COPYs. */
+export function objectProgress(outputs: RunOutputs, onProgress: LoadProgress): () => void {
+  const total = outputs.atomicKeys.length + outputs.types.reduce((n, t) => n + t.keys.length, 0);
+  let objects = 0;
+  return () => onProgress(++objects, total);
+}
+
 export function postgresLoader(deps: { pool: Pool; store: ObjectStore }): PostgresLoader {
+  let twoPhase: Promise<boolean> | undefined;
   const loader: PostgresLoader = {
     dialect: 'postgres',
 
-    loadRun(req, onProgress) {
+    async loadRun(req, onProgress) {
+      // With prepared transactions available, atomic.events and the shredded tables load on two
+      // connections at once, committed together (warehouse/postgres-two-phase.ts).
+      twoPhase ??= preparedTransactionsEnabled(deps.pool).catch(() => false);
+      if (!req.replaceWindow && (await twoPhase)) return twoPhaseLoad(deps, req, onProgress);
       return inTransaction(deps.pool, (client) => loader.loadRunWith(client, req, onProgress));
     },
 
     async loadRunWith(client, req, onProgress = () => undefined) {
       const runId = assertRunId(req.runId);
-      // Two attempts of the same run may overlap: the second waits here, then finds the manifest row.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`load:${runId}`]);
-      const done = await client.query('SELECT "event_count" FROM "sluice"."load_manifest" WHERE "run_id" = $1', [runId]);
-      if (done.rowCount) return { loaded: Number(done.rows[0].event_count), alreadyLoaded: true, tables: {}, actions: [] };
-      // Schema changes of concurrent loads (other runs, reprocessing) are planned one at a time.
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [DDL_LOCK]);
-
+      const already = await lockRun(client, runId);
+      if (already !== undefined) return { loaded: already, alreadyLoaded: true, tables: {}, actions: [] };
       const outputs = await readRunOutputs(deps.store, runId);
-      const catalog = await client.query<CatalogRow>(catalogSql('postgres'), [ATOMIC_SCHEMA]);
-      const existing = tablesFromCatalog(catalog.rows);
-      const plan = planLoad('postgres', existing, outputs.types.map((t) => t.model));
-      for (const sql of plan.inTransaction) await client.query(sql);
-
+      const { plan, existing } = await migrateTables(client, outputs);
       if (req.replaceWindow) {
         const shredded = new Set([...existing.values()].filter(isShreddedTable).map((t) => t.name));
         await deleteWindowRows(client, req.window, shredded);
       }
-
-      const total = outputs.atomicKeys.length + outputs.types.reduce((n, t) => n + t.keys.length, 0);
-      let objects = 0;
-      const beat = () => onProgress(++objects, total);
-      const tables: Record<string, number> = {};
-
-      const atomicCols = ATOMIC_COLUMNS.map(quoteIdent).join(', ');
-      const loaded = await copyObjects(
-        client, deps.store,
-        `COPY ${qualified(ATOMIC_SCHEMA, 'events')} (${atomicCols}) FROM STDIN WITH (FORMAT text, NULL '')`,
-        outputs.atomicKeys, beat,
-      );
-      if (outputs.expectedAtomic !== undefined && loaded !== outputs.expectedAtomic) {
-        throw new LoadCountMismatchError(`atomic.events: COPY loaded ${loaded} rows, the shred step wrote ${outputs.expectedAtomic}`);
-      }
-      tables.events = loaded;
-
-      for (const t of outputs.types) {
-        const table = plan.targets.get(t.uri)!;
-        const cols = tableColumns(t.model.columns, 'postgres').map((c) => quoteIdent(c.name)).join(', ');
-        const n = await copyObjects(client, deps.store, `COPY ${qualified(ATOMIC_SCHEMA, table)} (${cols}) FROM STDIN WITH (FORMAT text)`, t.keys, beat);
-        if (t.expected !== undefined && n !== t.expected) throw new LoadCountMismatchError(`${table} (${t.uri}): COPY loaded ${n} rows, the shred step wrote ${t.expected}`);
-        tables[table] = (tables[table] ?? 0) + n;
-      }
-
-      await client.query(
-        'INSERT INTO "sluice"."load_manifest" ("run_id", "event_count", "window_from", "window_to") VALUES ($1, $2, $3, $4)',
-        [runId, loaded, req.window.from !== undefined ? new Date(req.window.from) : null, req.window.to !== undefined ? new Date(req.window.to) : null],
-      );
+      const beat = objectProgress(outputs, onProgress);
+      const loaded = await copyAtomicEvents(client, deps.store, outputs, beat);
+      const tables = { events: loaded, ...(await copyShreddedTables(client, deps.store, outputs, plan, beat)) };
+      await insertManifest(client, req, loaded);
       return { loaded, alreadyLoaded: false, tables, actions: plan.actions };
     },
   };

@@ -14,6 +14,7 @@ import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec, s3Spec } from '../../stack/standins';
 import { ATOMIC_COLUMNS, atomicColumnType } from '../../warehouse/atomic-events';
 import { postgresLoader } from '../../warehouse/postgres-loader';
+import { InjectedStop, preparedTransactionsEnabled, twoPhaseLoad } from '../../warehouse/postgres-two-phase';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
 
 // Shred (shred-map + shred-reduce in the local engine's threads, against s3rver) and load into
@@ -465,5 +466,73 @@ describe('shred + PostgreSQL load', () => {
     const load = await postgresLoader({ pool, store }).loadRun({ runId: REPROCESS, window, replaceWindow: true });
     expect(load.loaded).toBe(result.good);
     expect(await count()).toEqual(before);
+  });
+});
+
+describe('two-phase load (atomic.events and the shredded tables on two connections)', () => {
+  const T2 = Date.UTC(2026, 2, 5, 9, 0, 0);
+  const loader = () => postgresLoader({ pool, store });
+  const prepared = async () => (await pool.query<{ gid: string }>(`SELECT "gid" FROM pg_prepared_xacts ORDER BY 1`)).rows.map((r) => r.gid);
+  /** Rows of one run in atomic.events and in the product table (through its events' ids). */
+  const rowsOf = async (runId: string, ids: string[]) => {
+    const events = (await pool.query('SELECT count(*)::int AS n FROM atomic.events WHERE event_id = ANY($1::text[])', [ids])).rows[0].n;
+    const products = (await pool.query('SELECT count(*)::int AS n FROM atomic.com_acme_product_1 WHERE root_id = ANY($1::text[])', [ids])).rows[0].n;
+    const manifest = (await pool.query('SELECT count(*)::int AS n FROM sluice.load_manifest WHERE run_id = $1', [runId])).rows[0].n;
+    return { events, products, manifest };
+  };
+  const seedRun = async (runId: string, seed: number, t0: number) => {
+    const events = generate(200, seed, t0);
+    // Ids unique to the run (the generator's streams for nearby seeds overlap).
+    for (const g of events) g.event.event_id = `${String(seed).padStart(8, '0')}${g.event.event_id!.slice(8)}`;
+    await writeParts(runId, events.map((g) => toEnrichedTsv(g.event)), 2);
+    const result = await shred(runId);
+    const products = events.reduce((n, g) => n + g.entities.filter((e) => e.uri === U.product).length, 0);
+    return { ids: events.map((g) => g.event.event_id!), result, products };
+  };
+
+  it('runs on this server, and a worker dying with both branches prepared leaves them for the next attempt, which commits them once', async () => {
+    expect(await preparedTransactionsEnabled(pool)).toBe(true);
+    const run = await seedRun('run-2pc-a', 7, T2);
+    await expect(twoPhaseLoad({ pool, store }, { runId: 'run-2pc-a', window: {} }, undefined, { stopAt: 'both-prepared' })).rejects.toThrow(InjectedStop);
+    expect(await prepared()).toEqual(['sluice-load:run-2pc-a:events', 'sluice-load:run-2pc-a:shredded']);
+    // Prepared is not committed: nothing of the run is visible yet.
+    expect(await rowsOf('run-2pc-a', run.ids)).toEqual({ events: 0, products: 0, manifest: 0 });
+
+    const again = await loader().loadRun({ runId: 'run-2pc-a', window: {} });
+    expect(again).toMatchObject({ alreadyLoaded: true, loaded: run.result.good });
+    expect(await prepared()).toEqual([]);
+    expect(await rowsOf('run-2pc-a', run.ids)).toEqual({ events: 200, products: run.products, manifest: 1 });
+  });
+
+  it('a worker dying between the two commits: any later load (here another run\'s) commits the shredded branch', async () => {
+    const b = await seedRun('run-2pc-b', 8, T2 + 3_600_000);
+    await expect(twoPhaseLoad({ pool, store }, { runId: 'run-2pc-b', window: {} }, undefined, { stopAt: 'events-committed' })).rejects.toThrow(InjectedStop);
+    expect(await prepared()).toEqual(['sluice-load:run-2pc-b:shredded']);
+    expect(await rowsOf('run-2pc-b', b.ids)).toEqual({ events: 200, products: 0, manifest: 1 });
+
+    const c = await seedRun('run-2pc-c', 9, T2 + 7_200_000);
+    const load = await loader().loadRun({ runId: 'run-2pc-c', window: {} });
+    expect(load).toMatchObject({ alreadyLoaded: false, loaded: 200 });
+    expect(load.tables.com_acme_product_1).toBe(c.products);
+    expect(await prepared()).toEqual([]);
+    expect(await rowsOf('run-2pc-b', b.ids)).toEqual({ events: 200, products: b.products, manifest: 1 });
+    expect(await rowsOf('run-2pc-c', c.ids)).toEqual({ events: 200, products: c.products, manifest: 1 });
+  });
+
+  it('a branch that fails rolls the other back: nothing of the run is loaded and nothing stays prepared', async () => {
+    const d = await seedRun('run-2pc-d', 10, T2 + 10_800_000);
+    // One bucket's count file claims a product row more than its part holds.
+    const counts = (await store.list(runPrefix.shreddedCounts('run-2pc-d')))[0];
+    const original = await store.get(counts);
+    const tampered = JSON.parse(original.toString('utf8'));
+    tampered.tables[U.product] = (tampered.tables[U.product] ?? 0) + 1;
+    await store.put(counts, JSON.stringify(tampered));
+    await expect(loader().loadRun({ runId: 'run-2pc-d', window: {} })).rejects.toThrow(/com_acme_product_1 .*COPY loaded \d+ rows, the shred step wrote/);
+    expect(await prepared()).toEqual([]);
+    expect(await rowsOf('run-2pc-d', d.ids)).toEqual({ events: 0, products: 0, manifest: 0 });
+
+    await store.put(counts, original);
+    expect(await loader().loadRun({ runId: 'run-2pc-d', window: {} })).toMatchObject({ alreadyLoaded: false, loaded: 200 });
+    expect(await rowsOf('run-2pc-d', d.ids)).toEqual({ events: 200, products: d.products, manifest: 1 });
   });
 });
