@@ -43,23 +43,30 @@ export interface DedupeResult<T> {
   synthetic: number;
 }
 
+interface Group<T> {
+  fingerprint: string;
+  item: T;
+  /** Further fingerprints of the same id, only when there are some (almost never). */
+  others?: Map<string, T>;
+}
+
 export function dedupe<T>(events: Iterable<DedupeInput<T>>): DedupeResult<T> {
-  const groups = new Map<string, Map<string, T>>();
+  const groups = new Map<string, Group<T>>();
   let natural = 0;
   for (const e of events) {
-    let byFingerprint = groups.get(e.eventId);
-    if (!byFingerprint) groups.set(e.eventId, (byFingerprint = new Map()));
-    if (byFingerprint.has(e.fingerprint)) natural++;
-    else byFingerprint.set(e.fingerprint, e.item);
+    const g = groups.get(e.eventId);
+    if (!g) groups.set(e.eventId, { fingerprint: e.fingerprint, item: e.item });
+    else if (g.fingerprint === e.fingerprint || g.others?.has(e.fingerprint)) natural++;
+    else (g.others ??= new Map()).set(e.fingerprint, e.item);
   }
   const kept: DedupeOutput<T>[] = [];
   let synthetic = 0;
-  for (const [eventId, byFingerprint] of groups) {
-    if (byFingerprint.size === 1) {
-      for (const item of byFingerprint.values()) kept.push({ item, eventId });
+  for (const [eventId, g] of groups) {
+    if (!g.others) {
+      kept.push({ item: g.item, eventId });
       continue;
     }
-    for (const [fingerprint, item] of byFingerprint) {
+    for (const [fingerprint, item] of [[g.fingerprint, g.item] as const, ...g.others]) {
       synthetic++;
       kept.push({ item, eventId: syntheticEventId(eventId, fingerprint), originalEventId: eventId });
     }

@@ -1,4 +1,4 @@
-import type { EnrichedEvent } from '../codecs/enriched-tsv';
+import { type EnrichedEvent, type EnrichedField, ENRICHED_FIELDS } from '../codecs/enriched-tsv';
 import { ATOMIC_COLUMNS, atomicColumnType } from '../warehouse/atomic-events';
 import { copyEscape, storable, truncate, type RenderStats } from './shred-values';
 
@@ -64,17 +64,31 @@ function ruleFor(name: string): ColumnRule {
 }
 
 const RULES: readonly ColumnRule[] = ATOMIC_COLUMNS.map(ruleFor);
+/** Where each atomic column's value sits in an enriched TSV line. */
+const SOURCE: readonly number[] = ATOMIC_COLUMNS.map((c) => ENRICHED_FIELDS.indexOf(c as EnrichedField));
+
+// A line with none of these (and no lone surrogate) needs no value rewritten: TSV fields hold no
+// tab or line feed, so only a backslash, a carriage return or a NUL would need escaping or replacing.
+const NEEDS_REWRITE = /[\\\r\u0000]/;
+
+/** Whether every field of an enriched line can go into COPY text as it is (checked once per line). */
+export function copySafeLine(line: string): boolean {
+  return !NEEDS_REWRITE.test(line) && (line as string & { isWellFormed(): boolean }).isWellFormed();
+}
 
 export type AtomicRowResult = { row: string } | { errors: InvalidValue[] };
 
-/** The atomic.events row of an enriched event, or why it cannot be loaded. */
-export function atomicRow(event: EnrichedEvent, stats: RenderStats): AtomicRowResult {
-  const values = event as Record<string, string | undefined>;
+/**
+ * The atomic.events row of an enriched event given as its TSV fields, with `eventId` in place of
+ * its own (de-duplication may re-identify it), or why it cannot be loaded. `copySafe`: the
+ * caller checked the whole line with copySafeLine.
+ */
+export function atomicRowFromFields(fields: readonly string[], eventId: string, copySafe: boolean, stats: RenderStats): AtomicRowResult {
   const out: string[] = new Array(RULES.length);
   let errors: InvalidValue[] | undefined;
   for (let i = 0; i < RULES.length; i++) {
     const rule = RULES[i];
-    const raw = values[rule.name];
+    const raw = i === EVENT_ID ? eventId : fields[SOURCE[i]];
     if (raw === undefined || raw === '') {
       if (rule.notNull) (errors ??= []).push({ type: 'InvalidValue', key: rule.name, value: '', message: 'required field is empty' });
       out[i] = '';
@@ -85,13 +99,20 @@ export function atomicRow(event: EnrichedEvent, stats: RenderStats): AtomicRowRe
       (errors ??= []).push({ type: 'InvalidValue', key: rule.name, value: raw.slice(0, 1000), message: problem });
       continue;
     }
-    let v = storable(raw);
-    if (rule.maxChars !== undefined) {
+    let v = copySafe ? raw : storable(raw);
+    if (rule.maxChars !== undefined && v.length > rule.maxChars) {
       const cut = truncate(v, rule.maxChars);
       if (cut.truncated) stats.truncated++;
       v = cut.value;
     }
-    out[i] = copyEscape(v);
+    out[i] = copySafe ? v : copyEscape(v);
   }
   return errors ? { errors } : { row: out.join('\t') };
+}
+
+const EVENT_ID = ATOMIC_COLUMNS.indexOf('event_id');
+
+/** The atomic.events row of an enriched event, or why it cannot be loaded. */
+export function atomicRow(event: EnrichedEvent, stats: RenderStats): AtomicRowResult {
+  return atomicRowFromFields(ENRICHED_FIELDS.map((f) => event[f] ?? ''), event.event_id ?? '', false, stats);
 }

@@ -7,7 +7,7 @@ import { dedupe, DUPLICATE_SCHEMA_URI } from './dedupe';
 import type { TaskInput, TaskResult } from './jobs';
 import { partName, runPrefix, shredBucketPrefix, shreddedTypeOf, shreddedTypePrefix, shredSchemaKey } from './layout';
 import { gzipLines, partLines, TEXT_PART_EXTENSION } from './run-files';
-import { atomicRow } from './shred-atomic';
+import { atomicRowFromFields, copySafeLine } from './shred-atomic';
 import { igluBadRow, type IgluFailure, notFound, parsingBadRow } from './shred-bad-rows';
 import { type Entity, entitiesOf, schemaUrisIn } from './shred-event';
 import { type RenderStats, shreddedRow, ValueError } from './shred-values';
@@ -111,6 +111,30 @@ function modelSource(store: ObjectStore, t: TaskInput, frozen: Set<string>) {
   };
 }
 
+/** What shred-reduce's first pass reads of a line, without splitting all of it. */
+export interface LineKeys {
+  fieldCount: number;
+  eventId: string;
+  collectorTstamp: string;
+  fingerprint: string;
+}
+
+export function lineKeys(line: string): LineKeys {
+  const keys: LineKeys = { fieldCount: 0, eventId: '', collectorTstamp: '', fingerprint: '' };
+  for (let start = 0; ; keys.fieldCount++) {
+    const tab = line.indexOf('\t', start);
+    const end = tab < 0 ? line.length : tab;
+    if (keys.fieldCount === EVENT_ID) keys.eventId = line.slice(start, end);
+    else if (keys.fieldCount === COLLECTOR_TSTAMP) keys.collectorTstamp = line.slice(start, end);
+    else if (keys.fieldCount === FINGERPRINT) keys.fingerprint = line.slice(start, end);
+    if (tab < 0) {
+      keys.fieldCount++;
+      return keys;
+    }
+    start = tab + 1;
+  }
+}
+
 export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
   const bucket = t.index;
   const [inputs, frozenKeys] = await Promise.all([store.list(t.key), store.list(runPrefix.shredSchemas(t.runId))]);
@@ -122,25 +146,24 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
   let outside = 0;
   for (const key of inputs) {
     for (const line of partLines(key, await store.get(key))) {
-      const fields = line.split('\t');
-      if (fields.length !== ENRICHED_FIELD_COUNT) {
-        bad.push(parsingBadRow(line, { type: 'FieldNumberMismatch', fieldCount: fields.length }));
+      const { fieldCount, eventId, collectorTstamp, fingerprint } = lineKeys(line);
+      if (fieldCount !== ENRICHED_FIELD_COUNT) {
+        bad.push(parsingBadRow(line, { type: 'FieldNumberMismatch', fieldCount }));
         continue;
       }
-      if (t.window && !inWindow(fields[COLLECTOR_TSTAMP], t.window)) {
+      if (t.window && !inWindow(collectorTstamp, t.window)) {
         outside++;
         continue;
       }
-      const eventId = fields[EVENT_ID];
       if (!UUID.test(eventId)) {
         bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: [{ type: 'InvalidValue', key: 'event_id', value: eventId, message: 'not a UUID' }] }));
         continue;
       }
-      const fingerprint = fields[FINGERPRINT] || `line:${createHash('sha1').update(line).digest('hex')}`;
-      candidates.push({ eventId, fingerprint, item: line });
+      candidates.push({ eventId, fingerprint: fingerprint || `line:${createHash('sha1').update(line).digest('hex')}`, item: line });
     }
   }
   const { kept, natural, synthetic } = dedupe(candidates);
+  candidates.length = 0;
 
   const stats: RenderStats = { truncated: 0 };
   const atomic: string[] = [];
@@ -148,17 +171,18 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
   let minTstamp: number | undefined;
   let maxTstamp: number | undefined;
   for (const { item: line, eventId, originalEventId } of kept) {
-    const parsed = parseEnrichedTsv(line);
-    const event = eventId === parsed.event_id ? parsed : { ...parsed, event_id: eventId };
-    const row = atomicRow(event, stats);
+    const fields = line.split('\t');
+    const row = atomicRowFromFields(fields, eventId, copySafeLine(line), stats);
     if ('errors' in row) {
       bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: row.errors }));
       continue;
     }
-    const { entities, problems } = entitiesOf(parsed);
+    const [contexts, unstruct, derived] = ENTITY_FIELDS.map((i) => fields[i]);
+    const { entities, problems } = entitiesOf({ contexts, unstruct_event: unstruct, derived_contexts: derived });
     if (originalEventId) {
       entities.push({ field: 'derived_contexts', uri: DUPLICATE_SCHEMA_URI, key: parseSchemaUri(DUPLICATE_SCHEMA_URI), data: { originalEventId } });
     }
+    const collectorTstamp = fields[COLLECTOR_TSTAMP];
     const failures: IgluFailure[] = problems.map((p) => ({ schemaKey: p.uri ?? p.field, message: p.message }));
     const rows: [string, string][] = [];
     for (const e of entities) {
@@ -168,14 +192,15 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
         continue;
       }
       try {
-        rows.push([e.uri, shreddedRow(m.model, eventId, event.collector_tstamp!, e.data, stats)]);
+        rows.push([e.uri, shreddedRow(m.model, eventId, collectorTstamp, e.data, stats)]);
       } catch (err) {
         if (!(err instanceof ValueError)) throw err;
         failures.push({ schemaKey: e.uri, value: err.value ?? null, expected: `${err.column}: ${err.expected}` });
       }
     }
     if (failures.length) {
-      bad.push(igluBadRow(event, failures));
+      const parsed = parseEnrichedTsv(line);
+      bad.push(igluBadRow(eventId === parsed.event_id ? parsed : { ...parsed, event_id: eventId }, failures));
       continue;
     }
     atomic.push(row.row);
@@ -184,7 +209,7 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
       if (!list) byType.set(uri, (list = []));
       list.push(r);
     }
-    const ts = parseTstamp(event.collector_tstamp!);
+    const ts = parseTstamp(collectorTstamp);
     if (minTstamp === undefined || ts < minTstamp) minTstamp = ts;
     if (maxTstamp === undefined || ts > maxTstamp) maxTstamp = ts;
   }
