@@ -5,7 +5,7 @@ import { moveMany, type ObjectStore } from '../adapters/object-store';
 import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
 import type { TaskInput } from '../batch/jobs';
 import { assertRunId, runPrefix } from '../batch/layout';
-import { bucketsForRawBytes, runShred, type ShredRunResult, writeEnrichedLayout } from '../batch/shred-run';
+import { bucketsForRawBytes, groupRawFiles, runShred, type ShredRunResult, writeEnrichedLayout } from '../batch/shred-run';
 import type { BatchEngine } from '../engine/engine';
 import { readSinkProgress } from '../speed/file-sink';
 import { ENRICHED_FORMAT, ENRICHED_IN, RAW_FORMAT } from '../speed/raw-sink';
@@ -117,14 +117,15 @@ async function completeThrough(deps: BatchDeps, area: string, stream: string): P
 
 /**
  * Enriches every raw file under `inputPrefix` into bucketed output (one bucket count for the
- * whole run, from the raw files' size unless the caller fixes it), then writes the layout shred
- * starts from. Every attempt computes the same bucket count from the same files.
+ * whole run, from the raw files' size unless the caller fixes it; files grouped into tasks by
+ * size), then writes the layout shred starts from. Every attempt computes the same bucket count
+ * and the same tasks from the same files.
  */
 export async function enrichFiles(deps: Pick<BatchDeps, 'store' | 'engine'>, runId: string, inputPrefix: string, fixedBuckets?: number): Promise<StepCounts> {
   const objects = await deps.store.listSized(inputPrefix);
   const buckets = fixedBuckets ?? bucketsForRawBytes(objects.reduce((n, o) => n + o.size, 0));
   const etlTstamp = Date.now();
-  const tasks: TaskInput[] = objects.map(({ key }, index) => ({ runId, key, index, etlTstamp, buckets }));
+  const tasks: TaskInput[] = groupRawFiles(objects).map((keys, index) => ({ runId, key: keys[0], keys, index, etlTstamp, buckets }));
   const results = await deps.engine.run('enrich', tasks, progress('enrich'), { signal: Context.current().cancellationSignal });
   const counts: StepCounts = { files: objects.length, good: 0, bad: 0, buckets };
   const schemas = new Set<string>();

@@ -3,7 +3,7 @@ import { unframeRecords } from '../codecs/record-framing';
 import type { ObjectStore } from '../adapters/object-store';
 import { enrichRecords } from '../speed/stream-enrich';
 import { enrichedBucketPrefix, partName, runPrefix } from './layout';
-import { putRouted, routeEnrichedLines, shredMapTask, shredReduceTask } from './shred-jobs';
+import { putRouted, routeEnrichedLines, type RoutedLines, shredMapTask, shredReduceTask } from './shred-jobs';
 
 // The batch job code: one task per input object. The same functions run in the local engine's
 // worker threads and in an EMR step; each reads its input and writes its outputs to the object store.
@@ -14,6 +14,8 @@ export interface TaskInput {
   runId: string;
   /** The input object (enrich, shred-map) or the bucket's folder (shred-reduce). */
   key: string;
+  /** enrich: every raw file of the task, in order (`key` is the first); just `key` when absent. */
+  keys?: string[];
   /** The input's position in the run (part number), or the bucket number for shred-reduce. */
   index: number;
   etlTstamp: number;
@@ -42,20 +44,29 @@ export interface TaskResult {
 }
 
 /**
- * Enriches one raw file. The good events are written bucketed by hash(event_id), as shred-map
- * would bucket them, so the shred step of a classic run starts at shred-reduce.
+ * Enriches a run's raw files, one or several per task. The good events are written bucketed by
+ * hash(event_id), as shred-map would bucket them, so the shred step of a classic run starts at
+ * shred-reduce: one part per bucket per task, so fewer, larger tasks mean fewer objects.
  */
 export async function enrichTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
   if (!t.buckets) throw new Error(`enrich needs a bucket count, got ${t.buckets}`);
-  const records = unframeRecords(await readLzop(await store.get(t.key)));
-  const { good, bad } = await enrichRecords(
-    records.map((data) => ({ data, sequenceNumber: '0', partitionKey: '', arrivalMs: 0 })),
-    t.etlTstamp,
-  );
-  const routed = routeEnrichedLines(good, t.buckets);
+  const routed: RoutedLines = { buckets: Array.from({ length: t.buckets }, () => []), schemas: new Set() };
+  const bad: string[] = [];
+  let good = 0;
+  for (const key of t.keys ?? [t.key]) {
+    const records = unframeRecords(await readLzop(await store.get(key)));
+    const enriched = await enrichRecords(
+      records.map((data) => ({ data, sequenceNumber: '0', partitionKey: '', arrivalMs: 0 })),
+      t.etlTstamp,
+    );
+    const file = routeEnrichedLines(enriched.good, t.buckets, routed.schemas);
+    for (const [b, lines] of file.buckets.entries()) for (const line of lines) routed.buckets[b].push(line);
+    for (const row of enriched.bad) bad.push(JSON.stringify(row));
+    good += enriched.good.length;
+  }
   await putRouted(store, (b) => enrichedBucketPrefix(t.runId, b), t.index, routed);
-  await store.put(`${runPrefix.enrichedBad(t.runId)}${partName(t.index, 'json')}`, bad.map((b) => JSON.stringify(b)).join('\n'));
-  return { key: t.key, good: good.length, bad: bad.length, schemas: [...routed.schemas].sort() };
+  await store.put(`${runPrefix.enrichedBad(t.runId)}${partName(t.index, 'json')}`, bad.join('\n'));
+  return { key: t.key, good, bad: bad.length, schemas: [...routed.schemas].sort() };
 }
 
 export const jobs: Record<JobName, (store: ObjectStore, t: TaskInput) => Promise<TaskResult>> = {

@@ -29,6 +29,28 @@ export function bucketsForRawBytes(bytes: number): number {
   return Math.min(1024, Math.ceil(needed / DEFAULT_SHRED_BUCKETS) * DEFAULT_SHRED_BUCKETS);
 }
 
+// Raw bytes per enrich task: each task writes one part per bucket, so fewer, larger tasks mean
+// fewer objects to write, read and archive; aiming at 16 tasks keeps both threads busy to the end.
+const ENRICH_TASKS_AIMED = 16;
+const RAW_BYTES_PER_TASK = { min: 4_000_000, max: 32_000_000 };
+
+/** A run's raw files (in listing order) grouped into enrich tasks of similar size. Pure. */
+export function groupRawFiles(objects: readonly { key: string; size: number }[]): string[][] {
+  const total = objects.reduce((n, o) => n + o.size, 0);
+  const target = Math.min(RAW_BYTES_PER_TASK.max, Math.max(RAW_BYTES_PER_TASK.min, total / ENRICH_TASKS_AIMED));
+  const groups: string[][] = [];
+  let bytes = Infinity;
+  for (const o of objects) {
+    if (bytes >= target) {
+      groups.push([]);
+      bytes = 0;
+    }
+    groups[groups.length - 1].push(o.key);
+    bytes += o.size;
+  }
+  return groups;
+}
+
 export interface ShredRunDeps {
   store: ObjectStore;
   engine: BatchEngine;

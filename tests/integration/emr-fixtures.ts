@@ -68,7 +68,11 @@ export function rawFile(file: number, events: number): Buffer {
   return writeLzop(frameRecords(records));
 }
 
-/** Puts `files` raw files in the run's processing folder; returns the run's tasks, as the enrich step makes them. */
+/**
+ * Puts `files` raw files in the run's processing folder; returns the run's enrich tasks, two
+ * files per task as the enrich step groups small files (groupRawFiles), so single- and
+ * multi-file tasks both run.
+ */
 export async function stageRawRun(store: ObjectStore, runId: string, files: number, eventsPerFile: number): Promise<TaskInput[]> {
   const keys: string[] = [];
   for (let f = 0; f < files; f++) {
@@ -76,7 +80,8 @@ export async function stageRawRun(store: ObjectStore, runId: string, files: numb
     await store.put(key, rawFile(f, eventsPerFile));
     keys.push(key);
   }
-  return keys.map((key, index) => ({ runId, key, index, etlTstamp: ETL_TSTAMP, buckets: RAW_RUN_BUCKETS }));
+  const groups = Array.from({ length: Math.ceil(keys.length / 2) }, (_, g) => keys.slice(2 * g, 2 * g + 2));
+  return groups.map((group, index) => ({ runId, key: group[0], keys: group, index, etlTstamp: ETL_TSTAMP, buckets: RAW_RUN_BUCKETS }));
 }
 
 /** The bucket count stageRawRun's enrich tasks spread their output over. */

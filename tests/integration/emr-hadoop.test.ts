@@ -75,7 +75,8 @@ describe('EMR step under Apache Hadoop (local mode, S3A on s3rver)', () => {
 
     // Every event is accounted for: the valid ones enriched, each failure one bad row.
     expect(emrResults.map((r) => r.key)).toEqual(tasks.map((t) => t.key));
-    expect(emrResults.map((r) => [r.good, r.bad])).toEqual(tasks.map(() => [45, BAD_PER_FILE]));
+    expect(emrResults.map((r) => [r.good, r.bad])).toEqual(tasks.map((t) => [45 * t.keys!.length, BAD_PER_FILE * t.keys!.length]));
+    expect(tasks.map((t) => t.keys!.length)).toEqual([2, 1]);
     // Good events bucketed by event id (one object per non-empty bucket and task), one bad-rows object per task.
     const goodKeys = [...emrOutputs.keys()].filter((k) => k.startsWith(outputs[0]));
     expect(goodKeys.every((k) => /\/bucket=0000[0-3]\/part-0000[0-2]\.tsv\.gz$/.test(k)), goodKeys.join()).toBe(true);
@@ -104,7 +105,8 @@ describe('EMR step under Apache Hadoop (local mode, S3A on s3rver)', () => {
   it('fails the Hadoop job when a task fails, with the mapper error in the log and no _SUCCESS', async () => {
     const runId = 'emr-hadoop-2';
     const [good] = await stageRawRun(store, runId, 1, 5);
-    const tasks = [good, { ...good, key: `${runPrefix.rawProcessing(runId)}missing.lzo`, index: 1 }];
+    const missing = `${runPrefix.rawProcessing(runId)}missing.lzo`;
+    const tasks = [good, { ...good, key: missing, keys: [missing], index: 1 }];
     const { run, plan } = await runStepLocally(tasks);
     expect(run.exitCode).not.toBe(0);
     expect(run.log).toMatch(/task #1 \(raw\/processing\/run=emr-hadoop-2\/missing\.lzo\) failed/);

@@ -14,7 +14,8 @@ import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec, s3Spec } from '../../stack/standins';
 import { ATOMIC_COLUMNS, atomicColumnType } from '../../warehouse/atomic-events';
 import { postgresLoader } from '../../warehouse/postgres-loader';
-import { InjectedStop, preparedTransactionsEnabled, twoPhaseLoad } from '../../warehouse/postgres-two-phase';
+import { InjectedStop, preparedTransactionsEnabled, splitAtomicParts, twoPhaseLoad } from '../../warehouse/postgres-two-phase';
+import { readRunOutputs } from '../../warehouse/loader';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
 
 // Shred (shred-map + shred-reduce in the local engine's threads, against s3rver) and load into
@@ -480,8 +481,14 @@ describe('two-phase load (atomic.events and the shredded tables on two connectio
     const manifest = (await pool.query('SELECT count(*)::int AS n FROM sluice.load_manifest WHERE run_id = $1', [runId])).rows[0].n;
     return { events, products, manifest };
   };
-  const seedRun = async (runId: string, seed: number, t0: number) => {
+  const seedRun = async (runId: string, seed: number, t0: number, options: { entities?: boolean } = {}) => {
     const events = generate(200, seed, t0);
+    if (options.entities === false) {
+      for (const g of events) {
+        g.event = { ...g.event, contexts: undefined, unstruct_event: undefined, derived_contexts: undefined };
+        g.entities = [];
+      }
+    }
     // Ids unique to the run (the generator's streams for nearby seeds overlap).
     for (const g of events) g.event.event_id = `${String(seed).padStart(8, '0')}${g.event.event_id!.slice(8)}`;
     await writeParts(runId, events.map((g) => toEnrichedTsv(g.event)), 2);
@@ -517,6 +524,32 @@ describe('two-phase load (atomic.events and the shredded tables on two connectio
     expect(await prepared()).toEqual([]);
     expect(await rowsOf('run-2pc-b', b.ids)).toEqual({ events: 200, products: b.products, manifest: 1 });
     expect(await rowsOf('run-2pc-c', c.ids)).toEqual({ events: 200, products: c.products, manifest: 1 });
+  });
+
+  it('splits the atomic.events parts between the branches by their work, and checks the sum before committing', async () => {
+    const e = await seedRun('run-2pc-e', 11, T2 + 14_400_000, { entities: false });
+    const outputs = await readRunOutputs(store, 'run-2pc-e');
+    const split = splitAtomicParts(outputs);
+    // No shredded rows: half of the 8 bucket parts go to the second connection.
+    expect([split.events.length, split.shredded.length]).toEqual([4, 4]);
+    expect([...split.events, ...split.shredded]).toEqual(outputs.atomicKeys);
+    // 400 shredded rows (2,400 cost units) against 200 atomic rows (3,200): one part moves.
+    const busy = { ...outputs, types: [{ ...outputs.types[0] ?? {}, expected: 400 } as (typeof outputs.types)[number]] };
+    expect(splitAtomicParts(busy).shredded.length).toBe(1);
+    expect(splitAtomicParts({ ...outputs, expectedAtomic: undefined }).shredded).toEqual([]);
+
+    // One bucket's count file claims an atomic row more than its part holds: only the sum shows it.
+    const counts = (await store.list(runPrefix.shreddedCounts('run-2pc-e')))[0];
+    const original = await store.get(counts);
+    await store.put(counts, JSON.stringify({ ...JSON.parse(original.toString('utf8')), atomic: JSON.parse(original.toString('utf8')).atomic + 1 }));
+    await expect(loader().loadRun({ runId: 'run-2pc-e', window: {} })).rejects.toThrow(/atomic\.events: COPY loaded 200 rows, the shred step wrote 201/);
+    expect(await prepared()).toEqual([]);
+    expect(await rowsOf('run-2pc-e', e.ids)).toEqual({ events: 0, products: 0, manifest: 0 });
+
+    await store.put(counts, original);
+    expect(await loader().loadRun({ runId: 'run-2pc-e', window: {} })).toMatchObject({ alreadyLoaded: false, loaded: 200, tables: { events: 200 } });
+    expect(await rowsOf('run-2pc-e', e.ids)).toEqual({ events: 200, products: 0, manifest: 1 });
+    expect((await pool.query('SELECT event_count FROM sluice.load_manifest WHERE run_id = $1', ['run-2pc-e'])).rows[0].event_count).toBe(200);
   });
 
   it('a branch that fails rolls the other back: nothing of the run is loaded and nothing stays prepared', async () => {

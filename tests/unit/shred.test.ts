@@ -8,7 +8,7 @@ import { gzipLines, partLines, partText } from '../../batch/run-files';
 import { atomicRow } from '../../batch/shred-atomic';
 import { entitiesOf, schemaUrisIn } from '../../batch/shred-event';
 import { bucketOf, putRouted, routeEnrichedLines, shredMapTask, shredReduceTask } from '../../batch/shred-jobs';
-import { bucketsForRawBytes, runShred, snapshotSchemas, writeEnrichedLayout } from '../../batch/shred-run';
+import { bucketsForRawBytes, groupRawFiles, runShred, snapshotSchemas, writeEnrichedLayout } from '../../batch/shred-run';
 import { COPY_NULL, normaliseTimestamp, renderValue, valueAt } from '../../batch/shred-values';
 import type { BatchEngine } from '../../engine/engine';
 import { jobs } from '../../batch/jobs';
@@ -276,6 +276,19 @@ describe('shred-map / shred-reduce (in-memory store)', () => {
     expect(bucketsForRawBytes(129_000_000)).toBe(8);
     expect(bucketsForRawBytes(170_000_000)).toBe(16);
     expect(bucketsForRawBytes(1e15)).toBe(1024);
+  });
+
+  it('groups a run\'s raw files into enrich tasks of similar size, in listing order', () => {
+    const files = (n: number, size: number) => Array.from({ length: n }, (_, i) => ({ key: `raw/f${String(i).padStart(3, '0')}`, size }));
+    expect(groupRawFiles([])).toEqual([]);
+    expect(groupRawFiles(files(3, 1000))).toEqual([files(3, 1000).map((f) => f.key)]);
+    // 130 MB in 100 files: about 16 tasks of ~8 MB, every file once, in order.
+    const bench = groupRawFiles(files(100, 1_300_000));
+    expect(bench).toHaveLength(15);
+    expect(bench.flat()).toEqual(files(100, 1_300_000).map((f) => f.key));
+    expect(bench.slice(0, -1).every((g) => g.length === 7)).toBe(true);
+    // Files larger than a task's ceiling get a task each.
+    expect(groupRawFiles(files(4, 100_000_000)).map((g) => g.length)).toEqual([1, 1, 1, 1]);
   });
 
   it('freezes schemas per run and removes a bucket\'s stale type files', async () => {
