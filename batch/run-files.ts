@@ -1,3 +1,4 @@
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 // The text parts a batch run writes (enriched, shred interim, shredded rows) are gzipped TSV, as
@@ -26,7 +27,13 @@ export function partLines(key: string, body: Buffer): string[] {
   return partText(key, body).split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)).filter((l) => l.length > 0);
 }
 
-/** A part's bytes as they go into PostgreSQL's COPY: gunzipped when its key ends in `.gz`. */
-export function partBytes(key: string, body: Buffer): Buffer {
-  return key.endsWith('.gz') && body.length ? zlib.gunzipSync(body) : body;
+const gunzip = promisify(zlib.gunzip);
+
+/**
+ * A part's bytes as they go into PostgreSQL's COPY: gunzipped when its key ends in `.gz`, off the
+ * event loop (libuv's thread pool), so a loader feeding two COPYs at once never stalls one while
+ * it unzips the other's next part.
+ */
+export async function partBytes(key: string, body: Buffer): Promise<Buffer> {
+  return key.endsWith('.gz') && body.length ? gunzip(body) : body;
 }
