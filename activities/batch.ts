@@ -125,6 +125,10 @@ export async function enrichFiles(deps: Pick<BatchDeps, 'store' | 'engine'>, run
   const objects = await deps.store.listSized(inputPrefix);
   const buckets = fixedBuckets ?? bucketsForRawBytes(objects.reduce((n, o) => n + o.size, 0));
   const etlTstamp = Date.now();
+  // An earlier attempt's parts go first: written under another grouping (a deploy between
+  // attempts) they would otherwise be shredded beside this attempt's. Keys are deterministic, so
+  // an earlier attempt still running only rewrites what this one writes.
+  for (const prefix of [runPrefix.enriched(runId), runPrefix.enrichedBad(runId)]) await deps.store.deleteMany(await deps.store.list(prefix));
   const tasks: TaskInput[] = groupRawFiles(objects).map((keys, index) => ({ runId, key: keys[0], keys, index, etlTstamp, buckets }));
   const results = await deps.engine.run('enrich', tasks, progress('enrich'), { signal: Context.current().cancellationSignal });
   const counts: StepCounts = { files: objects.length, good: 0, bad: 0, buckets };

@@ -5,8 +5,9 @@ import { enrichRecords } from '../speed/stream-enrich';
 import { enrichedBucketPrefix, partName, runPrefix } from './layout';
 import { putRouted, routeEnrichedLines, type RoutedLines, shredMapTask, shredReduceTask } from './shred-jobs';
 
-// The batch job code: one task per input object. The same functions run in the local engine's
-// worker threads and in an EMR step; each reads its input and writes its outputs to the object store.
+// The batch job code: one task per input object (per group of raw files for enrich, per bucket
+// for shred-reduce). The same functions run in the local engine's worker threads and in an EMR
+// step; each reads its input and writes its outputs to the object store.
 
 export type JobName = 'enrich' | 'shred-map' | 'shred-reduce';
 

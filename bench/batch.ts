@@ -114,20 +114,32 @@ async function newestObject(s3: S3Client, bucket: string, prefix: string): Promi
   return { newest, count };
 }
 
-/** Samples pg_stat_progress_copy: per table oid, when a COPY into it was first and last seen. */
-function sampleCopies(pool: Pool): { stop(): Promise<Map<number, { first: number; last: number; rows: number }>> } {
-  const seen = new Map<number, { first: number; last: number; rows: number }>();
+interface CopySeen {
+  first: number;
+  last: number;
+  rows: number;
+  /** Samples per wait event of the COPYing backend (`CPU` when it waited on nothing). */
+  waits: Map<string, number>;
+}
+
+/** Samples pg_stat_progress_copy: per table oid, when a COPY into it was first and last seen, and what its backend waited on. */
+function sampleCopies(pool: Pool): { stop(): Promise<Map<number, CopySeen>> } {
+  const seen = new Map<number, CopySeen>();
   let running = true;
   const loop = (async () => {
     while (running) {
       try {
         // By oid: the load's new tables are not visible by name outside its transaction.
-        const { rows } = await pool.query(`SELECT "relid"::bigint AS "rel", "tuples_processed" AS "n" FROM pg_stat_progress_copy WHERE "command" = 'COPY FROM'`);
+        const { rows } = await pool.query(
+          `SELECT c."relid"::bigint AS "rel", c."tuples_processed" AS "n", coalesce(a."wait_event_type" || ':' || a."wait_event", 'CPU') AS "wait"
+           FROM pg_stat_progress_copy c LEFT JOIN pg_stat_activity a ON a."pid" = c."pid" WHERE c."command" = 'COPY FROM'`,
+        );
         const now = Date.now();
         for (const r of rows) {
-          const s = seen.get(r.rel) ?? { first: now, last: now, rows: 0 };
+          const s = seen.get(r.rel) ?? { first: now, last: now, rows: 0, waits: new Map() };
           s.last = now;
           s.rows = Math.max(s.rows, Number(r.n));
+          s.waits.set(r.wait, (s.waits.get(r.wait) ?? 0) + 1);
           seen.set(r.rel, s);
         }
       } catch {
@@ -300,9 +312,13 @@ async function main(): Promise<void> {
     }
     const load = steps.find((s) => s.step === 'load');
     if (load && copied.size) {
-      const parts = [...copied].map(([rel, c]) => ({ rel, seconds: (c.last - c.first) / 1000 + 0.2, rows: c.rows })).sort((a, b) => b.seconds - a.seconds);
+      const parts = [...copied].map(([rel, c]) => ({ rel, seconds: (c.last - c.first) / 1000 + 0.2, rows: c.rows, waits: c.waits })).sort((a, b) => b.seconds - a.seconds);
       const copySum = parts.reduce((n, p) => n + p.seconds, 0);
       out(`- load: COPY per table, on two connections at once when two-phase commit is on (${fmt(copySum)} s summed over ${fmt(load.seconds)} s; sampled pg_stat_progress_copy): ${parts.map((p) => `${p.rel} ${fmt(p.seconds)} s (${p.rows.toLocaleString('en-US')} rows)`).join(', ')}`);
+      const waits = new Map<string, number>();
+      for (const p of parts) for (const [w, n] of p.waits) waits.set(w, (waits.get(w) ?? 0) + n);
+      const samples = [...waits.values()].reduce((a, b) => a + b, 0);
+      out(`- load: what the COPYing backends were doing (${samples} samples): ${[...waits].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([w, n]) => `${w} ${fmt((100 * n) / samples, 0)}%`).join(', ')}`);
     }
     out(`- load ceiling for all the tables it writes: atomic.events ${fmt(ceiling, 2)} s + ${shredded.length} shredded tables (${shreddedRows.toLocaleString('en-US')} rows) ${fmt(shreddedSeconds, 2)} s = ${fmt(ceiling + shreddedSeconds, 2)} s; COPY of atomic.events without its indexes ${fmt(ceilingNoIndex, 2)} s`);
     out(`- views: the recompute alone (minute and hour buckets of the run's window, no contention) takes ${fmt(viewsAlone, 2)} s`);
