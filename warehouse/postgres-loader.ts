@@ -137,15 +137,16 @@ export function objectProgress(outputs: RunOutputs, onProgress: LoadProgress): (
 }
 
 export function postgresLoader(deps: { pool: Pool; store: ObjectStore }): PostgresLoader {
-  let twoPhase: Promise<boolean> | undefined;
+  let twoPhase: boolean | undefined;
   const loader: PostgresLoader = {
     dialect: 'postgres',
 
     async loadRun(req, onProgress) {
       // With prepared transactions available, atomic.events and the shredded tables load on two
       // connections at once, committed together (warehouse/postgres-two-phase.ts).
-      twoPhase ??= preparedTransactionsEnabled(deps.pool).catch(() => false);
-      if (!req.replaceWindow && (await twoPhase)) return twoPhaseLoad(deps, req, onProgress);
+      // (A warehouse that is down fails this query like any load; it is asked again next time.)
+      twoPhase ??= await preparedTransactionsEnabled(deps.pool);
+      if (!req.replaceWindow && twoPhase) return twoPhaseLoad(deps, req, onProgress);
       return inTransaction(deps.pool, (client) => loader.loadRunWith(client, req, onProgress));
     },
 

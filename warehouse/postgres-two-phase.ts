@@ -1,17 +1,16 @@
 import type { ObjectStore } from '../adapters/object-store';
 import type { Pool, PoolClient } from '../adapters/postgres';
 import { assertRunId } from '../batch/layout';
-import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult, type RunOutputs } from './loader';
-import { copyAtomicEvents, copyShreddedTables, insertManifest, LoadCountMismatchError, lockRun, manifestCount, migrateTables, objectProgress } from './postgres-loader';
+import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult } from './loader';
+import { copyAtomicEvents, copyShreddedTables, insertManifest, lockRun, manifestCount, migrateTables, objectProgress } from './postgres-loader';
 import { quoteLiteral } from './sql';
 
-// A batch run's load as one transaction split over two connections, so PostgreSQL COPYs on two
-// cores at once:
-//   branch `events`    the run lock, the manifest check, COPY of most atomic.events parts, the
-//                      manifest row;
-//   branch `shredded`  the DDL lock and plan, the DDL, COPY into each shredded table, then the
-//                      atomic.events parts that even out the two branches' work (splitAtomicParts).
-// The atomic.events row count is checked over both branches before anything commits.
+// A batch run's load as one transaction split over two connections, so PostgreSQL COPYs
+// atomic.events on one core while the shredded tables (their DDL included) load on another:
+//   branch `events`    the run lock, the manifest check, COPY atomic.events, the manifest row;
+//   branch `shredded`  the DDL lock and plan, the DDL, COPY into each shredded table.
+// (Sending some atomic.events parts to the second connection to even out the work measured
+// slower: two COPYs extending the same table wait on each other.)
 // Each branch ends in PREPARE TRANSACTION; only when both are prepared are they committed, events
 // first. A coordinator connection holds a session lock per run for the whole protocol, so a new
 // attempt (or any other load) can tell a live load from a dead one, and finishes a dead one's
@@ -74,28 +73,6 @@ export async function resolveAbandoned(client: PoolClient): Promise<string[]> {
   return resolved;
 }
 
-// COPY cost per row, measured on the 1M-event bench: a 131-column atomic.events row (two indexes)
-// costs about 2.7 times a shredded row.
-const ATOMIC_ROW_COST = 16;
-const SHREDDED_ROW_COST = 6;
-
-/**
- * Which atomic.events parts each branch COPYs: the shredded branch takes the tables and enough
- * atomic parts (bucket parts hold about the same number of rows) that both branches take about
- * as long. Without counts everything atomic stays on the events branch. Pure.
- */
-export function splitAtomicParts(outputs: RunOutputs): { events: string[]; shredded: string[]; expected: { events?: number; shredded?: number } } {
-  const parts = outputs.atomicKeys;
-  const atomic = outputs.expectedAtomic;
-  if (atomic === undefined || parts.length < 2) return { events: parts, shredded: [], expected: { events: atomic, shredded: 0 } };
-  const shreddedRows = outputs.types.reduce((n, t) => n + (t.expected ?? 0), 0);
-  const perPart = (ATOMIC_ROW_COST * atomic) / parts.length;
-  const half = (ATOMIC_ROW_COST * atomic + SHREDDED_ROW_COST * shreddedRows) / 2;
-  const moved = Math.min(parts.length - 1, Math.max(0, Math.round((half - SHREDDED_ROW_COST * shreddedRows) / perPart)));
-  // Per-branch counts are only known in total: the sum is checked once both branches are prepared.
-  return { events: parts.slice(0, parts.length - moved), shredded: parts.slice(parts.length - moved), expected: {} };
-}
-
 class AlreadyLoaded extends Error {
   constructor(readonly count: number) {
     super('already loaded');
@@ -144,7 +121,6 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
     if (already !== undefined) return { loaded: already, alreadyLoaded: true, tables: {}, actions: [] };
 
     const outputs = await readRunOutputs(deps.store, runId);
-    const split = splitAtomicParts(outputs);
     const beat = objectProgress(outputs, onProgress);
     // A failing branch cancels the other's running statement instead of waiting for its COPY to end.
     const pids: Partial<Record<'events' | 'shredded', number>> = {};
@@ -155,8 +131,8 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
     const events = prepareBranch(deps.pool, gid(runId, 'events'), (pid) => (pids.events = pid), async (client) => {
       const again = await lockRun(client, runId);
       if (again !== undefined) throw new AlreadyLoaded(again);
-      const loaded = await copyAtomicEvents(client, deps.store, { ...outputs, atomicKeys: split.events, expectedAtomic: split.expected.events }, beat);
-      await insertManifest(client, req, outputs.expectedAtomic ?? loaded);
+      const loaded = await copyAtomicEvents(client, deps.store, outputs, beat);
+      await insertManifest(client, req, loaded);
       return loaded;
     }).catch((err) => {
       cancel('shredded');
@@ -164,24 +140,17 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
     });
     const shredded = prepareBranch(deps.pool, gid(runId, 'shredded'), (pid) => (pids.shredded = pid), async (client) => {
       const { plan } = await migrateTables(client, outputs);
-      const tables = await copyShreddedTables(client, deps.store, outputs, plan, beat);
-      const atomic = await copyAtomicEvents(client, deps.store, { ...outputs, atomicKeys: split.shredded, expectedAtomic: split.expected.shredded }, beat);
-      return { plan, tables, atomic };
+      return { plan, tables: await copyShreddedTables(client, deps.store, outputs, plan, beat) };
     }).catch((err) => {
       cancel('events');
       throw err;
     });
     const [e, s] = await Promise.allSettled([events, shredded]);
-    const loaded = e.status === 'fulfilled' && s.status === 'fulfilled' ? e.value + s.value.atomic : undefined;
-    const mismatch = loaded !== undefined && outputs.expectedAtomic !== undefined && loaded !== outputs.expectedAtomic
-      ? new LoadCountMismatchError(`atomic.events: COPY loaded ${loaded} rows, the shred step wrote ${outputs.expectedAtomic}`)
-      : undefined;
-    if (e.status === 'rejected' || s.status === 'rejected' || loaded === undefined || mismatch) {
+    if (e.status === 'rejected' || s.status === 'rejected') {
       // Whichever branch got prepared is rolled back; the first real error is reported.
       for (const [r, branch] of [[e, 'events'], [s, 'shredded']] as const) {
         if (r.status === 'fulfilled') await coordinator.query(`ROLLBACK PREPARED ${quoteLiteral(gid(runId, branch))}`);
       }
-      if (mismatch) throw mismatch;
       const reasons = [e, s].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
       const already = reasons.find((r): r is AlreadyLoaded => r instanceof AlreadyLoaded);
       if (already) return { loaded: already.count, alreadyLoaded: true, tables: {}, actions: [] };
@@ -191,7 +160,7 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
     await coordinator.query(`COMMIT PREPARED ${quoteLiteral(gid(runId, 'events'))}`);
     if (faults.stopAt === 'events-committed') throw new InjectedStop(faults.stopAt);
     await coordinator.query(`COMMIT PREPARED ${quoteLiteral(gid(runId, 'shredded'))}`);
-    return { loaded, alreadyLoaded: false, tables: { events: loaded, ...s.value.tables }, actions: s.value.plan.actions };
+    return { loaded: e.value, alreadyLoaded: false, tables: { events: e.value, ...s.value.tables }, actions: s.value.plan.actions };
   } finally {
     if (locked) await coordinator.query('SELECT pg_advisory_unlock(hashtext($1))', [coordinatorLock(runId)]).catch(() => undefined);
     coordinator.release();

@@ -225,7 +225,7 @@ describe('EMR engine against an EMR API stand-in', () => {
 
     const results = await engine.run('enrich', tasks, (done, total) => progress.push([done, total]));
 
-    expect(results.map((r) => [r.key, r.good, r.bad])).toEqual(tasks.map((t) => [t.key, 12 * t.keys!.length, BAD_PER_FILE * t.keys!.length]));
+    expect(results.map((r) => [r.key, r.good, r.bad])).toEqual(tasks.map((t) => [t.key, 12, BAD_PER_FILE]));
     expect(fake.targets()).toEqual(['ListSteps', 'AddJobFlowSteps', 'DescribeStep', 'DescribeStep']);
     expect(fake.bodies('ListSteps')[0]).toEqual({ ClusterId: 'j-EXISTING1', StepStates: ['PENDING', 'RUNNING'] });
 

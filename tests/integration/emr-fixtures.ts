@@ -69,18 +69,17 @@ export function rawFile(file: number, events: number): Buffer {
 }
 
 /**
- * Puts `files` raw files in the run's processing folder; returns the run's enrich tasks, two
- * files per task as the enrich step groups small files (groupRawFiles), so single- and
- * multi-file tasks both run.
+ * Puts `files` raw files in the run's processing folder; returns the run's enrich tasks with
+ * `perTask` files each (the enrich step groups small files so: groupRawFiles).
  */
-export async function stageRawRun(store: ObjectStore, runId: string, files: number, eventsPerFile: number): Promise<TaskInput[]> {
+export async function stageRawRun(store: ObjectStore, runId: string, files: number, eventsPerFile: number, perTask = 1): Promise<TaskInput[]> {
   const keys: string[] = [];
   for (let f = 0; f < files; f++) {
     const key = `${runPrefix.rawProcessing(runId)}shard-0/${String(f).padStart(5, '0')}.lzo`;
     await store.put(key, rawFile(f, eventsPerFile));
     keys.push(key);
   }
-  const groups = Array.from({ length: Math.ceil(keys.length / 2) }, (_, g) => keys.slice(2 * g, 2 * g + 2));
+  const groups = Array.from({ length: Math.ceil(keys.length / perTask) }, (_, g) => keys.slice(perTask * g, perTask * (g + 1)));
   return groups.map((group, index) => ({ runId, key: group[0], keys: group, index, etlTstamp: ETL_TSTAMP, buckets: RAW_RUN_BUCKETS }));
 }
 

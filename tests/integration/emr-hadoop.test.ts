@@ -62,7 +62,8 @@ async function runStepLocally(tasks: TaskInput[]): Promise<{ run: LocalHadoopRun
 describe('EMR step under Apache Hadoop (local mode, S3A on s3rver)', () => {
   it('enriches lzop raw files exactly as the local engine does', async () => {
     const runId = 'emr-hadoop-1';
-    const tasks = await stageRawRun(store, runId, 3, 45);
+    // Two files per task, as the enrich step groups small files: multi- and single-file tasks both run.
+    const tasks = await stageRawRun(store, runId, 3, 45, 2);
     const outputs = [runPrefix.enriched(runId), runPrefix.enrichedBad(runId)];
 
     const { run, plan } = await runStepLocally(tasks);
