@@ -27,6 +27,8 @@ export class LoadCountMismatchError extends Error {
   override name = 'LoadCountMismatchError';
 }
 
+const COPY_CHUNK = 1 << 20;
+
 async function copyObjects(client: PoolClient, store: ObjectStore, sql: string, keys: string[], onObject: () => void): Promise<number> {
   if (!keys.length) return 0;
   const copy = client.query(copyFrom(sql));
@@ -41,7 +43,9 @@ async function copyObjects(client: PoolClient, store: ObjectStore, sql: string, 
     for (let i = 0; i < keys.length; i++) {
       const body = await next;
       if (i + 1 < keys.length) next = fetch(keys[i + 1]);
-      yield body;
+      // One CopyData message per MiB: the backend parses while the next bytes arrive, instead of
+      // receiving (and allocating) a whole part of ~150 MB before it parses a row.
+      for (let at = 0; at < body.length; at += COPY_CHUNK) yield body.subarray(at, at + COPY_CHUNK);
       onObject();
     }
   }

@@ -7,6 +7,7 @@ import { type EnrichedEvent, formatTstamp, parseTstamp, toEnrichedTsv } from '..
 import type { SluiceConfig } from '../../config';
 import { DUPLICATE_SCHEMA_URI, syntheticEventId } from '../../batch/dedupe';
 import { runPrefix } from '../../batch/layout';
+import { partBytes } from '../../batch/run-files';
 import { runShred, type ShredRunResult } from '../../batch/shred-run';
 import { localEngine } from '../../engine/local';
 import type { BatchEngine } from '../../engine/engine';
@@ -539,6 +540,20 @@ describe('two-phase load (atomic.events and the shredded tables on two connectio
     expect(await loader().loadRun({ runId: 'run-2pc-e', window: {} })).toMatchObject({ alreadyLoaded: false, loaded: 200, tables: { events: 200 } });
     expect(await rowsOf('run-2pc-e', e.ids)).toEqual({ events: 200, products: 0, manifest: 1 });
     expect((await pool.query('SELECT event_count FROM sluice.load_manifest WHERE run_id = $1', ['run-2pc-e'])).rows[0].event_count).toBe(200);
+  });
+
+  it('streams parts larger than a CopyData chunk (1 MiB): rows cut across chunks load whole', async () => {
+    const events = generate(3000, 12, T2 + 18_000_000);
+    for (const [i, g] of events.entries()) {
+      g.event = { ...g.event, event_id: `00000012${g.event.event_id!.slice(8)}`, page_url: `https://example.com/${String(i).padStart(6, '0')}/${'x'.repeat(3000)}` };
+    }
+    await writeParts('run-2pc-f', events.map((g) => toEnrichedTsv(g.event)), 2);
+    await shred('run-2pc-f');
+    const sizes = await Promise.all((await store.list(runPrefix.shredded('run-2pc-f'))).map(async (k) => (await partBytes(k, await store.get(k))).length));
+    expect(Math.max(...sizes)).toBeGreaterThan(1 << 20);
+    expect(await loader().loadRun({ runId: 'run-2pc-f', window: {} })).toMatchObject({ alreadyLoaded: false, loaded: 3000 });
+    const { rows } = await pool.query('SELECT event_id, page_url FROM atomic.events WHERE event_id LIKE $1', ['00000012%']);
+    expect(new Map(rows.map((r) => [r.event_id, r.page_url]))).toEqual(new Map(events.map((g) => [g.event.event_id, g.event.page_url])));
   });
 
   it('a branch that fails rolls the other back: nothing of the run is loaded and nothing stays prepared', async () => {
