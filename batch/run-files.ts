@@ -35,5 +35,7 @@ const gunzip = promisify(zlib.gunzip);
  * it unzips the other's next part.
  */
 export async function partBytes(key: string, body: Buffer): Promise<Buffer> {
-  return key.endsWith('.gz') && body.length ? gunzip(body) : body;
+  // 1 MiB output chunks: with the default 16 KiB, each chunk is a round trip between the pool and
+  // the event loop, and a 150 MB part unzips 2.5× slower than gunzipSync.
+  return key.endsWith('.gz') && body.length ? gunzip(body, { chunkSize: 1 << 20 }) : body;
 }
