@@ -146,13 +146,16 @@ export async function migrateWarehouse(config: SluiceConfig): Promise<void> {
   }
 }
 
-/** Runs `fn` in one transaction: committed if it resolves, rolled back if it throws. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in one transaction: ended with `end` (COMMIT, or a PREPARE TRANSACTION) if it
+ * resolves, rolled back if it throws.
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, end = 'COMMIT'): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     const result = await fn(client);
-    await client.query('COMMIT');
+    await client.query(end);
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);

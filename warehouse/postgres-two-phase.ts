@@ -1,5 +1,5 @@
 import type { ObjectStore } from '../adapters/object-store';
-import type { Pool, PoolClient } from '../adapters/postgres';
+import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
 import { assertRunId } from '../batch/layout';
 import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult } from './loader';
 import { copyAtomicEvents, copyShreddedTables, insertManifest, lockRun, manifestCount, migrateTables, objectProgress } from './postgres-loader';
@@ -80,22 +80,11 @@ class AlreadyLoaded extends Error {
 }
 
 /** Runs `work` in a transaction on its own connection and prepares it under `id`; rolls back on failure. */
-async function prepareBranch<T>(pool: Pool, id: string, onConnect: (pid: number) => void, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
+function prepareBranch<T>(pool: Pool, id: string, onConnect: (pid: number) => void, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, (client) => {
     onConnect((client as unknown as { processID: number }).processID);
-    await client.query('BEGIN');
-    try {
-      const result = await work(client);
-      await client.query(`PREPARE TRANSACTION ${quoteLiteral(id)}`);
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
-  } finally {
-    client.release();
-  }
+    return work(client);
+  }, `PREPARE TRANSACTION ${quoteLiteral(id)}`);
 }
 
 /** Fault injection for tests: stop the protocol at a point as a crashed worker would. */
