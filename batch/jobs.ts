@@ -3,7 +3,7 @@ import { unframeRecords } from '../codecs/record-framing';
 import type { ObjectStore } from '../adapters/object-store';
 import { enrichRecords } from '../speed/stream-enrich';
 import { enrichedBucketPrefix, partName, runPrefix } from './layout';
-import { putRouted, routeEnrichedLines, type RoutedLines, shredMapTask, shredReduceTask } from './shred-jobs';
+import { putRouted, routeEnrichedLines, shredMapTask, shredReduceTask } from './shred-jobs';
 
 // The batch job code: one task per input object (per group of raw files for enrich, per bucket
 // for shred-reduce). The same functions run in the local engine's worker threads and in an EMR
@@ -51,23 +51,21 @@ export interface TaskResult {
  */
 export async function enrichTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
   if (!t.buckets) throw new Error(`enrich needs a bucket count, got ${t.buckets}`);
-  const routed: RoutedLines = { buckets: Array.from({ length: t.buckets }, () => []), schemas: new Set() };
+  const good: string[] = [];
   const bad: string[] = [];
-  let good = 0;
   for (const key of t.keys ?? [t.key]) {
     const records = unframeRecords(await readLzop(await store.get(key)));
     const enriched = await enrichRecords(
       records.map((data) => ({ data, sequenceNumber: '0', partitionKey: '', arrivalMs: 0 })),
       t.etlTstamp,
     );
-    const file = routeEnrichedLines(enriched.good, t.buckets, routed.schemas);
-    for (const [b, lines] of file.buckets.entries()) for (const line of lines) routed.buckets[b].push(line);
+    for (const line of enriched.good) good.push(line);
     for (const row of enriched.bad) bad.push(JSON.stringify(row));
-    good += enriched.good.length;
   }
+  const routed = routeEnrichedLines(good, t.buckets);
   await putRouted(store, (b) => enrichedBucketPrefix(t.runId, b), t.index, routed);
   await store.put(`${runPrefix.enrichedBad(t.runId)}${partName(t.index, 'json')}`, bad.join('\n'));
-  return { key: t.key, good, bad: bad.length, schemas: [...routed.schemas].sort() };
+  return { key: t.key, good: good.length, bad: bad.length, schemas: [...routed.schemas].sort() };
 }
 
 export const jobs: Record<JobName, (store: ObjectStore, t: TaskInput) => Promise<TaskResult>> = {

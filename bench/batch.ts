@@ -82,7 +82,7 @@ export async function stepTimes(client: Client, workflowId: string): Promise<{ s
 }
 
 /** Seconds in which at least one step ran (the union of the steps' intervals). */
-export function busySeconds(steps: readonly { startMs: number; endMs: number }[]): number {
+function busySeconds(steps: readonly { startMs: number; endMs: number }[]): number {
   let busy = 0;
   let end = -Infinity;
   for (const s of [...steps].sort((a, b) => a.startMs - b.startMs)) {
