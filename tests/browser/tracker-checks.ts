@@ -1,6 +1,6 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { expect } from 'vitest';
-import { listShards, readBatch, shardIterator } from '../../adapters/kinesis';
+import { readStreamRecords } from '../helpers/kinesis';
 import { decodeCollectorPayload, type CollectorPayload } from '../../codecs/collector-payload';
 import { CONTEXTS, EXPECTED, SCENARIO } from './scenario';
 
@@ -28,17 +28,7 @@ export function eventsFromRecord(p: CollectorPayload): Params[] {
 }
 
 export async function readRawRecords(client: KinesisClient, stream: string): Promise<CollectorPayload[]> {
-  const out: CollectorPayload[] = [];
-  for (const { shardId } of await listShards(client, stream)) {
-    let it: string | undefined = await shardIterator(client, stream, shardId, { type: 'TRIM_HORIZON' });
-    while (it) {
-      const batch = await readBatch(client, it);
-      if (batch.records.length === 0) break;
-      out.push(...batch.records.map((r) => decodeCollectorPayload(r.data)));
-      it = batch.next;
-    }
-  }
-  return out;
+  return (await readStreamRecords(client, stream)).map((data) => decodeCollectorPayload(data));
 }
 
 const b64json = (s: string) => JSON.parse(Buffer.from(s, 'base64').toString('utf8')) as unknown;

@@ -7,7 +7,8 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKinesisClient } from '../../adapters/aws-clients';
-import { ensureStream, listShards, readBatch, shardIterator } from '../../adapters/kinesis';
+import { ensureStream } from '../../adapters/kinesis';
+import { readStreamRecords } from '../helpers/kinesis';
 import { decodeCollectorPayload } from '../../codecs/collector-payload';
 import { buildCollectorApp } from '../../collector/app';
 import type { Sinks } from '../../collector/ingest';
@@ -61,18 +62,7 @@ function collector(patch: Record<string, unknown>, hooks: { good?: SinkHooks } =
 }
 
 async function readRaw(): Promise<string[]> {
-  const stream = config.kinesis.streams.raw;
-  const out: string[] = [];
-  for (const { shardId } of await listShards(client, stream)) {
-    let it: string | undefined = await shardIterator(client, stream, shardId, { type: 'TRIM_HORIZON' });
-    while (it) {
-      const batch = await readBatch(client, it);
-      if (batch.records.length === 0) break;
-      for (const r of batch.records) out.push(decodeCollectorPayload(r.data).querystring ?? '');
-      it = batch.next;
-    }
-  }
-  return out;
+  return (await readStreamRecords(client, config.kinesis.streams.raw)).map((data) => decodeCollectorPayload(data).querystring ?? '');
 }
 
 /** Querystrings in the raw stream carrying `tag`, as a multiset (duplicates would show). */

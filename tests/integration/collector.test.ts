@@ -4,7 +4,8 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKinesisClient } from '../../adapters/aws-clients';
-import { ensureStream, listShards, readBatch, shardIterator } from '../../adapters/kinesis';
+import { ensureStream } from '../../adapters/kinesis';
+import { readStreamRecords } from '../helpers/kinesis';
 import { COLLECTOR_PAYLOAD_SCHEMA, decodeCollectorPayload, type CollectorPayload } from '../../codecs/collector-payload';
 import { buildCollectorApp } from '../../collector/app';
 import type { Sinks } from '../../collector/ingest';
@@ -46,19 +47,7 @@ async function collector(patch: Record<string, unknown> = {}): Promise<{ app: Fa
   return { app, sinks, metrics };
 }
 
-async function readStream(stream: string): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for (const { shardId } of await listShards(client, stream)) {
-    let it: string | undefined = await shardIterator(client, stream, shardId, { type: 'TRIM_HORIZON' });
-    while (it) {
-      const batch = await readBatch(client, it);
-      if (batch.records.length === 0) break;
-      out.push(...batch.records.map((r) => r.data));
-      it = batch.next;
-    }
-  }
-  return out;
-}
+const readStream = (stream: string) => readStreamRecords(client, stream);
 
 /** Raw records whose querystring or body carries `tag` (each test tags its requests). */
 async function rawTagged(sinks: Sinks, tag: string): Promise<CollectorPayload[]> {

@@ -14,6 +14,7 @@ import { KinesisSink, type SinkOptions } from '../../collector/sink';
 import { makeLogger } from '../../observability/logger';
 import type { ManagedProcess } from '../../stack/processes';
 import { kinesaliteSpec } from '../../stack/standins';
+import { readStreamByShard } from '../helpers/kinesis';
 import { startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
 
 let config: SluiceConfig;
@@ -28,22 +29,7 @@ async function newStream(shards = 2): Promise<string> {
   return name;
 }
 
-/** Every record of the stream, per shard, from TRIM_HORIZON until a read comes back empty. */
-async function readAll(stream: string): Promise<Map<string, StreamRecord[]>> {
-  const out = new Map<string, StreamRecord[]>();
-  for (const { shardId } of await listShards(client, stream)) {
-    const records: StreamRecord[] = [];
-    let it: string | undefined = await shardIterator(client, stream, shardId, { type: 'TRIM_HORIZON' });
-    while (it) {
-      const batch = await readBatch(client, it, 250);
-      records.push(...batch.records);
-      if (batch.records.length === 0) break;
-      it = batch.next;
-    }
-    out.set(shardId, records);
-  }
-  return out;
-}
+const readAll = (stream: string) => readStreamByShard(client, stream, 250);
 
 const flat = (m: Map<string, StreamRecord[]>) => [...m.values()].flat();
 const payload = (i: number, size = 64) => Buffer.concat([Buffer.from(`rec-${i}:`), Buffer.alloc(size, i % 256)]);
