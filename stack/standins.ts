@@ -153,6 +153,11 @@ export function postgresSpec(config: SluiceConfig): ProcessSpec {
       '-c', 'max_connections=200',
       // The batch load commits its two connections with two-phase commit (warehouse/postgres-two-phase.ts).
       '-c', 'max_prepared_transactions=16',
+      // A warehouse takes bulk loads: two COPYs at once queue on WALWriteLock with the default
+      // 4 MB of WAL buffers (1/32 of shared_buffers), and a 1 GB max_wal_size checkpoints several
+      // times during one run's load.
+      '-c', 'wal_buffers=64MB',
+      '-c', 'max_wal_size=4GB',
     ],
     uid: user?.uid,
     gid: user?.gid,
