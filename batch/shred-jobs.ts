@@ -28,6 +28,33 @@ const COLLECTOR_TSTAMP = ENRICHED_FIELDS.indexOf('collector_tstamp');
 const ENTITY_FIELDS = (['contexts', 'unstruct_event', 'derived_contexts'] as const).map((f) => ENRICHED_FIELDS.indexOf(f));
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
+// Fields read from a line without splitting all of it (ascending positions, as pickFields needs;
+// event_id comes first in both).
+const ROUTE_FIELDS = [EVENT_ID, ...ENTITY_FIELDS];
+const KEY_FIELDS = [COLLECTOR_TSTAMP, EVENT_ID, FINGERPRINT];
+const keyScratch: string[] = [];
+
+/**
+ * Copies the fields at `positions` (ascending) of a tab-separated line into `out`, in that order,
+ * and returns the line's field count. A line split whole costs one string per field (~130);
+ * routing and de-duplication read three or four of them.
+ */
+export function pickFields(line: string, positions: readonly number[], out: string[]): number {
+  out.length = 0;
+  let want = 0;
+  let field = 0;
+  for (let start = 0; ; field++) {
+    const tab = line.indexOf('\t', start);
+    if (want < positions.length && positions[want] === field) {
+      out.push(line.slice(start, tab < 0 ? line.length : tab));
+      want++;
+    }
+    if (tab < 0) return field + 1;
+    start = tab + 1;
+  }
+}
+
+
 /** FNV-1a of the event id: the same id always lands in the same bucket, on any host. */
 export function bucketOf(eventId: string, buckets: number): number {
   let h = 0x811c9dc5;
@@ -63,14 +90,14 @@ export interface RoutedLines {
 export function routeEnrichedLines(lines: Iterable<string>, buckets: number, schemas = new Set<string>()): RoutedLines {
   if (!Number.isInteger(buckets) || buckets < 1) throw new Error(`routing enriched lines needs a bucket count, got ${buckets}`);
   const out: string[][] = Array.from({ length: buckets }, () => []);
+  const picked: string[] = [];
   for (const line of lines) {
-    const fields = line.split('\t');
-    if (fields.length !== ENRICHED_FIELD_COUNT) {
+    if (pickFields(line, ROUTE_FIELDS, picked) !== ENRICHED_FIELD_COUNT) {
       out[0].push(line);
       continue;
     }
-    out[bucketOf(fields[EVENT_ID], buckets)].push(line);
-    schemaUrisIn(ENTITY_FIELDS.map((i) => fields[i]), schemas);
+    out[bucketOf(picked[0], buckets)].push(line);
+    schemaUrisIn(picked.slice(1), schemas);
   }
   return { buckets: out, schemas };
 }
@@ -120,19 +147,9 @@ export interface LineKeys {
 }
 
 export function lineKeys(line: string): LineKeys {
-  const keys: LineKeys = { fieldCount: 0, eventId: '', collectorTstamp: '', fingerprint: '' };
-  for (let start = 0; ; keys.fieldCount++) {
-    const tab = line.indexOf('\t', start);
-    const end = tab < 0 ? line.length : tab;
-    if (keys.fieldCount === EVENT_ID) keys.eventId = line.slice(start, end);
-    else if (keys.fieldCount === COLLECTOR_TSTAMP) keys.collectorTstamp = line.slice(start, end);
-    else if (keys.fieldCount === FINGERPRINT) keys.fingerprint = line.slice(start, end);
-    if (tab < 0) {
-      keys.fieldCount++;
-      return keys;
-    }
-    start = tab + 1;
-  }
+  const fieldCount = pickFields(line, KEY_FIELDS, keyScratch);
+  const [collectorTstamp = '', eventId = '', fingerprint = ''] = keyScratch;
+  return { fieldCount, eventId, collectorTstamp, fingerprint };
 }
 
 export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
