@@ -16,6 +16,7 @@ import { ATOMIC_COLUMNS } from '../warehouse/atomic-events';
 import { quoteIdent } from '../warehouse/sql';
 import { connectTemporal } from '../workers/wiring';
 import { batchRunWorkflow, progressQuery } from '../workflows/batch-run';
+import { CPU_GROUPS, type CpuGroup, type CpuSampler, sampleCpu } from './cpu-sampler';
 import { advanceRawMarkers, writeRawFiles } from './raw-files';
 import { testConfig } from '../tests/helpers/standins';
 
@@ -165,6 +166,25 @@ async function copyCeiling(pool: Pool, table: string, columns: string, file: str
   return seconds;
 }
 
+/** Core-seconds per process group during each span, and how many of the machine's cores were busy. */
+function cpuTable(cpu: CpuSampler, spans: { step: string; startMs: number; endMs: number }[]): string {
+  const used = spans.map((s) => ({ s, by: cpu.between(s.startMs, s.endMs) }));
+  // Only the groups that used a noticeable share of the time get a column.
+  const groups = CPU_GROUPS.filter((g) => used.some(({ s, by }) => (by.get(g) ?? 0) > 0.02 * ((s.endMs - s.startMs) / 1000)));
+  const lines = [
+    `CPU while each step ran (core-seconds per process group, from /proc every 0.5 s, on ${os.cpus().length} cores; steps that ran side by side share their samples):`,
+    '',
+    `| step | seconds | cores busy | ${groups.join(' | ')} |`,
+    `| --- | ---: | ---: | ${groups.map(() => '---:').join(' | ')} |`,
+  ];
+  for (const { s, by } of used) {
+    const seconds = (s.endMs - s.startMs) / 1000;
+    const total = [...by.values()].reduce((a, b) => a + b, 0);
+    lines.push(`| ${s.step} | ${fmt(seconds, 2)} | ${fmt(total / seconds, 2)} | ${groups.map((g: CpuGroup) => fmt(by.get(g) ?? 0)).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
 async function main(): Promise<void> {
   const events = Number(process.argv[2] ?? 1_000_000);
   if (!Number.isInteger(events) || events < 10) throw new Error('usage: npx tsx bench/batch.ts [events ≥ 10]');
@@ -178,6 +198,7 @@ async function main(): Promise<void> {
   const store = s3ObjectStore(s3, config.s3.bucket);
   const pool = makePool(config, 3);
   let temporal: Awaited<ReturnType<typeof connectTemporal>> | undefined;
+  let cpu: CpuSampler | undefined;
   const exportDir = path.join(config.dataDir, 'postgres', 'bench-export');
   try {
     say('  starting the stack on fresh ports…');
@@ -203,6 +224,7 @@ async function main(): Promise<void> {
     say(`  ${raw.files} files, ${raw.events.toLocaleString('en-US')} events in ${fmt((performance.now() - genStarted) / 1000)} s (not timed)`);
 
     const loadBefore = os.loadavg()[0];
+    cpu = sampleCpu();
     say('  batch run…');
     const runId = `bench-${Date.now()}`;
     const workflowId = workflowIds.batchRun(runId);
@@ -258,7 +280,9 @@ async function main(): Promise<void> {
     const atomicFile = path.join(exportDir, 'events.tsv');
     await pool.query(`COPY (SELECT ${atomicCols} FROM "atomic"."events" WHERE "app_id" = ${lit(appId)}) TO ${lit(atomicFile)}`);
     const fileMb = fs.statSync(atomicFile).size / 1e6;
+    const ceilingStarted = Date.now();
     const ceiling = await copyCeiling(pool, 'events', atomicCols, atomicFile, 'INCLUDING ALL', loaded);
+    const ceilingSpan = { startMs: ceilingStarted, endMs: Date.now() };
     say(`    atomic.events, same definition (indexes): ${fmt(ceiling, 2)} s`);
     const ceilingNoIndex = await copyCeiling(pool, 'events', atomicCols, atomicFile, 'INCLUDING DEFAULTS', loaded);
     say(`    atomic.events, no indexes: ${fmt(ceilingNoIndex, 2)} s`);
@@ -322,7 +346,12 @@ async function main(): Promise<void> {
     }
     out(`- load ceiling for all the tables it writes: atomic.events ${fmt(ceiling, 2)} s + ${shredded.length} shredded tables (${shreddedRows.toLocaleString('en-US')} rows) ${fmt(shreddedSeconds, 2)} s = ${fmt(ceiling + shreddedSeconds, 2)} s; COPY of atomic.events without its indexes ${fmt(ceilingNoIndex, 2)} s`);
     out(`- views: the recompute alone (minute and hour buckets of the run's window, no contention) takes ${fmt(viewsAlone, 2)} s`);
+    cpu.stop();
+    const run = { step: 'whole batch run', startMs: Math.min(...steps.map((s) => s.startMs)), endMs: Math.max(...steps.map((s) => s.endMs)) };
+    out();
+    out(cpuTable(cpu, [...steps, run, { step: 'ceiling COPY', ...ceilingSpan }]));
   } finally {
+    cpu?.stop();
     fs.rmSync(exportDir, { recursive: true, force: true });
     await temporal?.connection.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
