@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,6 +95,8 @@ function busySeconds(steps: readonly { startMs: number; endMs: number }[]): numb
   return busy / 1000;
 }
 
+const CEILING_RUNS = 3;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n: number, digits = 1) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
@@ -158,6 +161,7 @@ async function copyCeiling(pool: Pool, table: string, columns: string, file: str
   await pool.query(`DROP TABLE IF EXISTS "atomic".${quoteIdent(scratch)}`);
   await pool.query(`CREATE TABLE "atomic".${quoteIdent(scratch)} (LIKE "atomic".${quoteIdent(table)} ${like})`);
   await pool.query('CHECKPOINT');
+  execFileSync('sync'); // no writeback of earlier work (the load, the export) during the timed COPY
   const started = performance.now();
   const copied = await pool.query(`COPY "atomic".${quoteIdent(scratch)} (${columns}) FROM ${lit(file)}`);
   const seconds = (performance.now() - started) / 1000;
@@ -223,6 +227,7 @@ async function main(): Promise<void> {
     await advanceRawMarkers(store, kinesis, config.kinesis.streams.raw, Date.now());
     say(`  ${raw.files} files, ${raw.events.toLocaleString('en-US')} events in ${fmt((performance.now() - genStarted) / 1000)} s (not timed)`);
 
+    execFileSync('sync'); // the run starts, like each ceiling COPY, with nothing waiting to be written back
     const loadBefore = os.loadavg()[0];
     cpu = sampleCpu();
     say('  batch run…');
@@ -280,10 +285,17 @@ async function main(): Promise<void> {
     const atomicFile = path.join(exportDir, 'events.tsv');
     await pool.query(`COPY (SELECT ${atomicCols} FROM "atomic"."events" WHERE "app_id" = ${lit(appId)}) TO ${lit(atomicFile)}`);
     const fileMb = fs.statSync(atomicFile).size / 1e6;
-    const ceilingStarted = Date.now();
-    const ceiling = await copyCeiling(pool, 'events', atomicCols, atomicFile, 'INCLUDING ALL', loaded);
-    const ceilingSpan = { startMs: ceilingStarted, endMs: Date.now() };
-    say(`    atomic.events, same definition (indexes): ${fmt(ceiling, 2)} s`);
+    // Three times, and the median is the ceiling: one COPY alone varied by 25% between runs.
+    const ceilings: number[] = [];
+    const ceilingSpans: { startMs: number; endMs: number }[] = [];
+    for (let i = 0; i < CEILING_RUNS; i++) {
+      const startMs = Date.now();
+      ceilings.push(await copyCeiling(pool, 'events', atomicCols, atomicFile, 'INCLUDING ALL', loaded));
+      ceilingSpans.push({ startMs, endMs: Date.now() });
+      say(`    atomic.events, same definition (indexes), COPY ${i + 1} of ${CEILING_RUNS}: ${fmt(ceilings[i], 2)} s`);
+    }
+    const ceiling = median(ceilings);
+    const ceilingSpan = ceilingSpans[ceilings.indexOf(ceiling)];
     const ceilingNoIndex = await copyCeiling(pool, 'events', atomicCols, atomicFile, 'INCLUDING DEFAULTS', loaded);
     say(`    atomic.events, no indexes: ${fmt(ceilingNoIndex, 2)} s`);
     // The load also writes the shredded tables: their COPY from files, for the load's own ceiling.
@@ -316,7 +328,7 @@ async function main(): Promise<void> {
     const busy = busySeconds(steps);
     row(['orchestration (no step running)', fmt(totalSeconds - busy, 2), '', `${fmt(((totalSeconds - busy) / totalSeconds) * 100)}%`]);
     row(['**whole batch run**', `**${fmt(totalSeconds, 2)}**`, `**${fmt(loaded / totalSeconds, 0)}**`, '100%']);
-    row(['**ceiling: COPY atomic.events FROM file** (same table definition)', `**${fmt(ceiling, 2)}**`, `**${fmt(loaded / ceiling, 0)}**`, '']);
+    row([`**ceiling: COPY atomic.events FROM file** (same table definition; median of ${ceilings.map((c) => fmt(c, 2)).join(', ')})`, `**${fmt(ceiling, 2)}**`, `**${fmt(loaded / ceiling, 0)}**`, '']);
     const ratio = totalSeconds / ceiling;
     const out = (line = '') => process.stdout.write(`${line}\n`);
     out();
@@ -349,7 +361,7 @@ async function main(): Promise<void> {
     cpu.stop();
     const run = { step: 'whole batch run', startMs: Math.min(...steps.map((s) => s.startMs)), endMs: Math.max(...steps.map((s) => s.endMs)) };
     out();
-    out(cpuTable(cpu, [...steps, run, { step: 'ceiling COPY', ...ceilingSpan }]));
+    out(cpuTable(cpu, [...steps, run, { step: 'ceiling COPY (the median one)', ...ceilingSpan }]));
   } finally {
     cpu?.stop();
     fs.rmSync(exportDir, { recursive: true, force: true });
