@@ -54,7 +54,6 @@ export function pickFields(line: string, positions: readonly number[], out: stri
   }
 }
 
-
 /** FNV-1a of the event id: the same id always lands in the same bucket, on any host. */
 export function bucketOf(eventId: string, buckets: number): number {
   let h = 0x811c9dc5;
