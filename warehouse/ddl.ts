@@ -151,8 +151,10 @@ export function createTableSql(dialect: Dialect, table: string, columns: Warehou
   return [
     `CREATE TABLE IF NOT EXISTS ${t} (\n${defs.join(',\n')}\n)`,
     commentSql(table, comment),
-    `CREATE INDEX IF NOT EXISTS ${quoteIdent(safeIdentifier(`${table}_root_id_idx`))} ON ${t} (${quoteIdent('root_id')})`,
-    `CREATE INDEX IF NOT EXISTS ${quoteIdent(safeIdentifier(`${table}_root_tstamp_idx`))} ON ${t} (${quoteIdent('root_tstamp')})`,
+    // One index, time first: it serves the join to atomic.events (root_id = event_id AND
+    // root_tstamp = collector_tstamp) and the window deletes of a reprocess. A separate index on the
+    // random root_id cost as much as the rest of the COPY (1M rows: 6.0-6.8 s with it, 2.9-3.1 s without).
+    `CREATE INDEX IF NOT EXISTS ${quoteIdent(safeIdentifier(`${table}_root_idx`))} ON ${t} (${quoteIdent('root_tstamp')}, ${quoteIdent('root_id')})`,
   ];
 }
 

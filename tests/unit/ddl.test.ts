@@ -206,11 +206,12 @@ describe('DDL', () => {
     expect(comment).toBe(`COMMENT ON TABLE "atomic"."com_acme_link_click_1" IS 'iglu:com.acme/link_click/jsonschema/1-0-0'`);
   });
 
-  it('PostgreSQL: plain types, indexes on root_id and root_tstamp', () => {
+  it('PostgreSQL: plain types, one index on (root_tstamp, root_id)', () => {
     const sql = createTableSql('postgres', m.table, tableColumns(m.columns, 'postgres'), 'iglu:com.acme/link_click/jsonschema/1-0-0');
     expect(sql[0]).toContain('"target_url" VARCHAR(4096) NOT NULL');
     expect(sql[0]).not.toContain('ENCODE');
-    expect(sql[2]).toBe('CREATE INDEX IF NOT EXISTS "com_acme_link_click_1_root_id_idx" ON "atomic"."com_acme_link_click_1" ("root_id")');
+    expect(sql[2]).toBe('CREATE INDEX IF NOT EXISTS "com_acme_link_click_1_root_idx" ON "atomic"."com_acme_link_click_1" ("root_tstamp", "root_id")');
+    expect(sql).toHaveLength(3);
   });
 
   it('literals are quoted and refuse backslashes and control characters', () => {
