@@ -51,15 +51,25 @@ function progress(step: string) {
   return (done: number, total: number) => Context.current().heartbeat({ step, done, total });
 }
 
+/** Reports a step's progress: `phase` names a part of the step (shred-map, shred-reduce). */
+export type Beat = (done: number, total: number, phase?: string) => void;
+
 /**
- * Heartbeats every few seconds while `fn` runs: a long SQL statement, or a wait on another
- * attempt's lock, must not look like a dead worker (the step's heartbeat timeout is 15 s).
+ * Runs `fn` with a progress callback that heartbeats `{step, done, total}`, and repeats the last
+ * heartbeat every `everyMs` meanwhile. One engine task, SQL statement or lock wait that outlasts
+ * the step's heartbeat timeout (15 s) must not look like a dead worker: on one starved core a
+ * shred-reduce task did, and the step ran three times. A dead worker process still goes silent;
+ * a hung step is ended by its start-to-close timeout.
  */
-export async function heartbeatWhile<T>(step: string, fn: () => Promise<T>): Promise<T> {
+export async function heartbeatWhile<T>(step: string, fn: (beat: Beat) => Promise<T>, everyMs = 3_000): Promise<T> {
   const ctx = Context.current();
-  const timer = setInterval(() => ctx.heartbeat({ step, waiting: true }), 3_000);
+  let last: Record<string, unknown> = { step, waiting: true };
+  const timer = setInterval(() => ctx.heartbeat(last), everyMs);
   try {
-    return await fn();
+    return await fn((done, total, phase = step) => {
+      last = { step: phase, done, total };
+      ctx.heartbeat(last);
+    });
   } finally {
     clearInterval(timer);
   }
@@ -130,7 +140,8 @@ export async function enrichFiles(deps: Pick<BatchDeps, 'store' | 'engine'>, run
   // an earlier attempt still running only rewrites what this one writes.
   for (const prefix of [runPrefix.enriched(runId), runPrefix.enrichedBad(runId)]) await deps.store.deleteMany(await deps.store.list(prefix));
   const tasks: TaskInput[] = groupRawFiles(objects).map((keys, index) => ({ runId, key: keys[0], keys, index, etlTstamp, buckets }));
-  const results = await deps.engine.run('enrich', tasks, progress('enrich'), { signal: Context.current().cancellationSignal });
+  const signal = Context.current().cancellationSignal;
+  const results = await heartbeatWhile('enrich', (beat) => deps.engine.run('enrich', tasks, beat, { signal }));
   const counts: StepCounts = { files: objects.length, good: 0, bad: 0, buckets };
   const schemas = new Set<string>();
   for (const r of results) {
@@ -173,7 +184,7 @@ export function createBatchActivities(deps: BatchDeps) {
 
     /** Creates/migrates the shredded tables and loads every table in one transaction with the manifest row. */
     async loadWarehouse({ runId, window }: { runId: string; window: { from?: number; to?: number } }): Promise<LoadResult> {
-      return heartbeatWhile('load', () => deps.loader.loadRun({ runId: assertRunId(runId), window }, progress('load')));
+      return heartbeatWhile('load', (beat) => deps.loader.loadRun({ runId: assertRunId(runId), window }, beat));
     },
 
     /**
@@ -212,12 +223,12 @@ export function createBatchActivities(deps: BatchDeps) {
 }
 
 export function shredRun(deps: Pick<BatchDeps, 'store' | 'engine' | 'lookup'>, runId: string, buckets: number, window?: { from: number; to: number }): Promise<ShredRunResult> {
-  const ctx = Context.current();
-  return runShred(
+  const signal = Context.current().cancellationSignal;
+  return heartbeatWhile('shred', (beat) => runShred(
     deps,
-    { runId, inputPrefix: runPrefix.enriched(runId), buckets, etlTstamp: Date.now(), signal: ctx.cancellationSignal, window },
-    (phase, done, total) => ctx.heartbeat({ step: phase, done, total }),
-  );
+    { runId, inputPrefix: runPrefix.enriched(runId), buckets, etlTstamp: Date.now(), signal, window },
+    (phase, done, total) => beat(done, total, phase),
+  ));
 }
 
 /**

@@ -4,7 +4,7 @@ import { assertRunId, runPrefix } from '../batch/layout';
 import { recomputeBatchViews } from '../views/batch-views';
 import type { LoadResult } from '../warehouse/loader';
 import type { PostgresLoader } from '../warehouse/postgres-loader';
-import { archiveOutputs, type BatchDeps } from './batch';
+import { archiveOutputs, type BatchDeps, heartbeatWhile } from './batch';
 
 // Reprocessing a window: the archived raw files that may hold its events are copied (the archive
 // stays as it is) into a run of their own, enriched and shredded again keeping only the window's
@@ -63,15 +63,17 @@ export function createReprocessActivities(deps: BatchDeps) {
     /** Replaces the window's rows and views in one transaction (PostgreSQL); Redshift replaces the rows. */
     async replaceWindow({ runId, window }: { runId: string; window: { from: number; to: number } }): Promise<LoadResult & { viewRows: number }> {
       assertRunId(runId);
-      const beat = (done: number, total: number) => Context.current().heartbeat({ step: 'replace', done, total });
       const req = { runId, window, replaceWindow: true };
-      if (deps.loader.dialect !== 'postgres') return { ...(await deps.loader.loadRun(req, beat)), viewRows: 0 };
-      const loader = deps.loader as PostgresLoader;
-      return inTransaction(deps.pool, async (client) => {
-        const loaded = await loader.loadRunWith(client, req, beat);
-        // `to` is exclusive for the rows; the views recompute every bucket the window touches.
-        const viewRows = await recomputeBatchViews(client, { from: window.from, to: window.to - 1 }, runId);
-        return { ...loaded, viewRows };
+      // The window's DELETEs and the views recompute are single statements that can outlast the heartbeat timeout.
+      return heartbeatWhile('replace', async (beat) => {
+        if (deps.loader.dialect !== 'postgres') return { ...(await deps.loader.loadRun(req, beat)), viewRows: 0 };
+        const loader = deps.loader as PostgresLoader;
+        return inTransaction(deps.pool, async (client) => {
+          const loaded = await loader.loadRunWith(client, req, beat);
+          // `to` is exclusive for the rows; the views recompute every bucket the window touches.
+          const viewRows = await recomputeBatchViews(client, { from: window.from, to: window.to - 1 }, runId);
+          return { ...loaded, viewRows };
+        });
       });
     },
 
