@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 // One typed config for every endpoint. Defaults point at the local stand-ins that `sluice up`
@@ -77,7 +78,8 @@ export const configSchema = z.object({
       // "local" runs the job code in worker threads on the batch worker host; "transient" starts an
       // EMR cluster per step (it terminates when the step ends); "j-…" adds steps to that cluster.
       clusterId: z.string().regex(/^(local|transient|j-[A-Za-z0-9]+)$/, 'must be "local", "transient" or an EMR cluster id (j-…)').default('local'),
-      threads: z.coerce.number().int().min(1).max(64).default(2),
+      // Worker threads of the local engine: one per core the process may use, by default.
+      threads: z.coerce.number().int().min(1).max(64).default(() => Math.min(64, availableParallelism())),
       // EMR API endpoint; empty = AWS's endpoint for the region.
       endpoint: z.string().default(''),
       // Key prefix (in s3.bucket) for job bundles, step manifests, step outputs and cluster logs.

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envKeyToPath, loadConfig, redactConfig } from '../../config';
 
@@ -8,6 +9,9 @@ describe('config', () => {
     expect(c.s3.bucket).toBe('sluice-data');
     expect(c.collector.backoff).toEqual({ minMs: 2_000, maxMs: 600_000 });
     expect(c.emr.clusterId).toBe('local');
+    // The local engine uses every core this process may run on, unless told otherwise.
+    expect(c.emr.threads).toBe(Math.min(64, availableParallelism()));
+    expect(loadConfig({ SLUICE_EMR__THREADS: '3' }, '/tmp').emr.threads).toBe(3);
   });
 
   it('maps SLUICE_* variables onto nested camelCase keys, with types coerced', () => {
