@@ -260,6 +260,9 @@ export const configSchema = z.object({
       // (records flowing, the consumer at the tip); none after a full read (catching up).
       pollMs: z.coerce.number().int().min(50).default(250),
       flowPollMs: z.coerce.number().int().min(10).default(100),
+      // An idle shard's wait doubles after each empty read, from pollMs up to idlePollMs (KCL
+      // reads an idle shard once a second too). The first event after a quiet spell waits for it.
+      idlePollMs: z.coerce.number().int().min(50).default(1_000),
       // How long one consume activity polls before it returns its checkpoint to the workflow.
       activityBudgetMs: z.coerce.number().int().min(1_000).default(20_000),
       // …or after this many records, whichever comes first.

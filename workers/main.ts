@@ -47,6 +47,7 @@ const speedWorker = await Worker.create({
     startPosition: speedStartPosition(config),
     pollMs: config.speed.pollMs,
     flowPollMs: config.speed.flowPollMs,
+    idlePollMs: config.speed.idlePollMs,
     budgetMs: config.speed.activityBudgetMs,
     maxRecords: config.speed.activityMaxRecords,
     metrics: speedMetrics(registry),

@@ -61,7 +61,7 @@ function recorder(maxRecords = 1) {
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => `rec-${from + i}`);
 const noCheckpoints: CheckpointStore = { read: async () => undefined, set: async () => undefined, advance: async () => undefined };
 
-function activities(processor: ShardProcessor, opts: { kinesis?: KinesisClient; start?: ConfiguredStart; budgetMs?: number; readLimit?: number; metrics?: SpeedMetrics } = {}) {
+function activities(processor: ShardProcessor, opts: { kinesis?: KinesisClient; start?: ConfiguredStart; budgetMs?: number; readLimit?: number; metrics?: SpeedMetrics; idlePollMs?: number } = {}) {
   return createSpeedActivities({
     kinesis: opts.kinesis ?? client,
     temporal: undefined as unknown as Client,
@@ -69,6 +69,7 @@ function activities(processor: ShardProcessor, opts: { kinesis?: KinesisClient; 
     checkpoints: noCheckpoints,
     startPosition: opts.start ?? { type: 'TRIM_HORIZON' },
     pollMs: 20,
+    idlePollMs: opts.idlePollMs,
     budgetMs: opts.budgetMs ?? 2_000,
     maxRecords: 1_000_000,
     readLimit: opts.readLimit ?? 10,
@@ -98,6 +99,26 @@ describe('consumeShard (kinesalite)', () => {
     const result = await startConsume(activities(latest.processor, { start: { type: 'LATEST' } }), { stream, processor: 'rec', shardId, firstStartMs: between }).result;
     expect(latest.values()).toEqual(range(20, 20));
     expect(result).toMatchObject({ records: 20, shardEnded: false });
+  });
+
+  it('reads an idle shard less and less often, and still reads what arrives after a quiet spell', async () => {
+    // Without idlePollMs: a read every 20 ms (plus the call itself) while the shard stays empty.
+    const fixed = recordingMetrics();
+    const quiet = await newStream();
+    await startConsume(activities(recorder().processor, { metrics: fixed, budgetMs: 1_800 }), { ...quiet, processor: 'rec' }).result;
+
+    const { stream, shardId } = await newStream();
+    const idle = recordingMetrics();
+    const rec = recorder();
+    const run = startConsume(activities(rec.processor, { metrics: idle, idlePollMs: 320, budgetMs: 3_000 }), { stream, processor: 'rec', shardId });
+    await sleep(1_800);
+    const idlePolls = idle.polls; // waits of 20, 40, 80, 160, then 320 ms: about 9 reads in 1.8 s
+    await put(stream, 0, 3);
+    const result = await run.result;
+    expect(rec.values()).toEqual(range(0, 3));
+    expect(result.records).toBe(3);
+    expect(idlePolls).toBeLessThanOrEqual(12);
+    expect(idlePolls).toBeLessThan(fixed.polls / 1.5);
   });
 
   it('backs off on throttling with jitter, heartbeating meanwhile, and reads everything once', async () => {
