@@ -2,11 +2,11 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { heartbeatWhile } from '../../activities/batch';
+import { sleep } from '../helpers/standins';
 
 // The batch steps heartbeat from their progress and repeat the last heartbeat while a task is
 // still running: one shred-reduce task on a starved core outlasted the 15 s heartbeat timeout.
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = new DefaultLogger('ERROR');
 
 function environment() {
