@@ -29,42 +29,27 @@ export class LoadCountMismatchError extends Error {
 
 const COPY_CHUNK = 1 << 20;
 
-/** Hands out keys one at a time to whichever COPY asks next; once closed it hands out none. */
-export function keyQueue(keys: readonly string[]): { next: () => string | undefined; close: () => void } {
-  let at = 0;
-  let closed = false;
-  return {
-    next: () => (closed || at >= keys.length ? undefined : keys[at++]),
-    close: () => {
-      closed = true;
-    },
-  };
-}
-
-/** One COPY fed with the objects `next` hands out, until it hands out none; no COPY when the first is none. */
-async function copyObjects(client: PoolClient, store: ObjectStore, sql: string, next: () => string | undefined, onObject: () => void): Promise<number> {
-  const first = next();
-  if (first === undefined) return 0;
+async function copyObjects(client: PoolClient, store: ObjectStore, sql: string, keys: string[], onObject: () => void): Promise<number> {
+  if (!keys.length) return 0;
   const copy = client.query(copyFrom(sql));
-  async function* bodies(firstKey: string) {
+  async function* bodies() {
     // Fetch the next object while the current one streams into COPY.
     const fetch = (k: string) => {
       const p = store.get(k).then((body) => partBytes(k, body));
       p.catch(() => undefined);
       return p;
     };
-    let pending: Promise<Buffer> | undefined = fetch(firstKey);
-    while (pending) {
-      const body: Buffer = await pending;
-      const key = next();
-      pending = key === undefined ? undefined : fetch(key);
+    let next = fetch(keys[0]);
+    for (let i = 0; i < keys.length; i++) {
+      const body = await next;
+      if (i + 1 < keys.length) next = fetch(keys[i + 1]);
       // One CopyData message per MiB: the backend parses while the next bytes arrive, instead of
       // receiving (and allocating) a whole part of ~150 MB before it parses a row.
       for (let at = 0; at < body.length; at += COPY_CHUNK) yield body.subarray(at, at + COPY_CHUNK);
       onObject();
     }
   }
-  await pipeline(Readable.from(bodies(first)), copy);
+  await pipeline(Readable.from(bodies()), copy);
   return copy.rowCount ?? 0;
 }
 
@@ -114,23 +99,17 @@ export async function migrateTables(client: PoolClient, outputs: RunOutputs): Pr
   return { plan, existing };
 }
 
-/** COPYs the atomic.events parts `next` hands out, in one COPY; the rows it loaded. */
-export function copyAtomicParts(client: PoolClient, store: ObjectStore, next: () => string | undefined, beat: () => void): Promise<number> {
+/** COPYs the run's atomic.events parts; the count must match what the shred step wrote. */
+export async function copyAtomicEvents(client: PoolClient, store: ObjectStore, outputs: RunOutputs, beat: () => void): Promise<number> {
   const atomicCols = ATOMIC_COLUMNS.map(quoteIdent).join(', ');
-  return copyObjects(client, store, `COPY ${qualified(ATOMIC_SCHEMA, 'events')} (${atomicCols}) FROM STDIN WITH (FORMAT text, NULL '')`, next, beat);
-}
-
-/** The atomic.events rows a load COPYed must be the rows the shred step wrote. */
-export function checkAtomicCount(outputs: RunOutputs, loaded: number): void {
+  const loaded = await copyObjects(
+    client, store,
+    `COPY ${qualified(ATOMIC_SCHEMA, 'events')} (${atomicCols}) FROM STDIN WITH (FORMAT text, NULL '')`,
+    outputs.atomicKeys, beat,
+  );
   if (outputs.expectedAtomic !== undefined && loaded !== outputs.expectedAtomic) {
     throw new LoadCountMismatchError(`atomic.events: COPY loaded ${loaded} rows, the shred step wrote ${outputs.expectedAtomic}`);
   }
-}
-
-/** COPYs the run's atomic.events parts; the count must match what the shred step wrote. */
-export async function copyAtomicEvents(client: PoolClient, store: ObjectStore, outputs: RunOutputs, beat: () => void): Promise<number> {
-  const loaded = await copyAtomicParts(client, store, keyQueue(outputs.atomicKeys).next, beat);
-  checkAtomicCount(outputs, loaded);
   return loaded;
 }
 
@@ -140,7 +119,7 @@ export async function copyShreddedTables(client: PoolClient, store: ObjectStore,
   for (const t of outputs.types) {
     const table = plan.targets.get(t.uri)!;
     const cols = tableColumns(t.model.columns, 'postgres').map((c) => quoteIdent(c.name)).join(', ');
-    const n = await copyObjects(client, store, `COPY ${qualified(ATOMIC_SCHEMA, table)} (${cols}) FROM STDIN WITH (FORMAT text)`, keyQueue(t.keys).next, beat);
+    const n = await copyObjects(client, store, `COPY ${qualified(ATOMIC_SCHEMA, table)} (${cols}) FROM STDIN WITH (FORMAT text)`, t.keys, beat);
     if (t.expected !== undefined && n !== t.expected) throw new LoadCountMismatchError(`${table} (${t.uri}): COPY loaded ${n} rows, the shred step wrote ${t.expected}`);
     tables[table] = (tables[table] ?? 0) + n;
   }
