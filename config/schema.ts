@@ -80,6 +80,9 @@ export const configSchema = z.object({
       clusterId: z.string().regex(/^(local|transient|j-[A-Za-z0-9]+)$/, 'must be "local", "transient" or an EMR cluster id (j-…)').default('local'),
       // Worker threads of the local engine: one per core the process may use, by default.
       threads: z.coerce.number().int().min(1).max(64).default(() => Math.min(64, availableParallelism())),
+      // How long the local engine keeps idle threads (ms): long enough to carry them from one step
+      // of a run to the next with the job code loaded; 0 ends them after every step.
+      threadIdleMs: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
       // EMR API endpoint; empty = AWS's endpoint for the region.
       endpoint: z.string().default(''),
       // Key prefix (in s3.bucket) for job bundles, step manifests, step outputs and cluster logs.

@@ -3,17 +3,31 @@ import type { JobName, TaskInput, TaskResult } from '../batch/jobs';
 import type { SluiceConfig } from '../config';
 import type { BatchEngine } from './engine';
 
-// The local engine: the batch job code across a pool of worker threads. A thread that dies fails
-// the task it held (the activity retries it); it never takes the worker process down.
+// The local engine: the batch job code across a pool of worker threads. Tasks of every run wait
+// in one queue and each idle thread takes the next, so steps running at once (a batch run and a
+// reprocess) share the threads instead of fighting over them. A thread that dies fails the task it
+// held (the activity retries it); it never takes the worker process down. Threads stay up for
+// `idleMs` after the last task: the next step of a run (and the next run, when runs are minutes
+// apart) finds them with the job code loaded instead of paying the thread start again.
 
-interface Pending {
+interface Queued {
+  job: JobName;
+  task: TaskInput;
+  run: RunState;
   resolve(r: TaskResult): void;
   reject(e: Error): void;
 }
 
+interface RunState {
+  /** Set when the run has failed or was aborted: its queued tasks are dropped. */
+  over: boolean;
+}
+
 class Thread {
   readonly worker: Worker;
-  private pending?: Pending & { id: number };
+  private pending?: { id: number; resolve(r: TaskResult): void; reject(e: Error): void };
+  /** The run whose task the thread holds. */
+  holding?: RunState;
   dead?: Error;
 
   constructor(config: SluiceConfig) {
@@ -32,54 +46,119 @@ class Thread {
     };
     this.worker.on('error', die);
     this.worker.on('exit', (code) => die(new Error(`engine thread exited with code ${code}`)));
+    // An idle thread must not keep the process alive on its own; one holding a task must.
+    this.worker.unref();
   }
 
+  /** Runs one task; the caller gives a thread a task only when it holds none. */
   run(id: number, job: JobName, task: TaskInput): Promise<TaskResult> {
     if (this.dead) return Promise.reject(this.dead);
-    return new Promise((resolve, reject) => {
+    this.worker.ref();
+    return new Promise<TaskResult>((resolve, reject) => {
       this.pending = { id, resolve, reject };
       this.worker.postMessage({ id, job, task });
-    });
+    }).finally(() => this.worker.unref());
   }
 }
 
-export function localEngine(config: SluiceConfig, threads = config.emr.threads): BatchEngine {
+export interface LocalEngine extends BatchEngine {
+  /** Threads up, threads holding a task, tasks waiting, threads started since the engine was made. */
+  status(): { threads: number; busy: number; queued: number; started: number };
+}
+
+export function localEngine(config: SluiceConfig, threads = config.emr.threads, idleMs = config.emr.threadIdleMs): LocalEngine {
   let pool: Thread[] = [];
+  let queue: Queued[] = [];
   let nextId = 0;
-  const healthyPool = () => {
+  let started = 0;
+  let idleTimer: NodeJS.Timeout | undefined;
+
+  const terminate = async (these: Thread[]) => {
+    pool = pool.filter((t) => !these.includes(t));
+    await Promise.all(these.map((t) => t.worker.terminate()));
+  };
+
+  const whenIdle = () => {
+    clearTimeout(idleTimer);
+    idleTimer = undefined;
+    if (queue.length || pool.some((t) => t.holding)) return;
+    if (idleMs <= 0) void terminate(pool);
+    else idleTimer = setTimeout(() => void terminate(pool), idleMs).unref();
+  };
+
+  // Hands queued tasks to idle threads, starting threads up to `threads` while tasks wait.
+  const dispatch = () => {
+    clearTimeout(idleTimer);
     pool = pool.filter((t) => !t.dead);
-    while (pool.length < threads) pool.push(new Thread(config));
-    return pool;
+    queue = queue.filter((q) => !q.run.over);
+    while (pool.length < Math.min(threads, queue.length + pool.filter((t) => t.holding).length)) {
+      pool.push(new Thread(config));
+      started++;
+    }
+    for (const thread of pool) {
+      if (thread.holding) continue;
+      const next = queue.shift();
+      if (!next) break;
+      thread.holding = next.run;
+      thread.run(nextId++, next.job, next.task).then(next.resolve, next.reject).finally(() => {
+        thread.holding = undefined;
+        dispatch();
+      });
+    }
+    whenIdle();
   };
 
   return {
-    async run(job, tasks, onProgress) {
-      const results: TaskResult[] = new Array(tasks.length);
-      let next = 0;
+    async run(job, tasks, onProgress, options) {
+      const signal = options?.signal;
+      signal?.throwIfAborted();
+      const run: RunState = { over: false };
       let done = 0;
-      const drive = async (thread: Thread) => {
-        while (next < tasks.length) {
-          const index = next++;
-          try {
-            results[index] = await thread.run(nextId++, job, tasks[index]);
-          } catch (err) {
-            throw new Error(`${job} task ${tasks[index].key} failed: ${(err as Error).message}`);
-          }
-          onProgress(++done, tasks.length);
+      const results = Promise.all(tasks.map((task) => new Promise<TaskResult>((resolve, reject) => {
+        queue.push({
+          job, task, run,
+          resolve: (r) => {
+            try {
+              onProgress(++done, tasks.length);
+              resolve(r);
+            } catch (err) {
+              run.over = true;
+              reject(err);
+            }
+          },
+          reject: (err) => {
+            run.over = true; // before any thread takes another of its tasks
+            reject(new Error(`${job} task ${task.key} failed: ${err.message}`));
+          },
+        });
+      })));
+      // An aborted run stops at once: the threads holding its tasks are ended (new ones start as needed).
+      const aborted = new Promise<never>((_, reject) => {
+        const onAbort = () => {
+          run.over = true;
+          void terminate(pool.filter((t) => t.holding === run)).then(dispatch);
+          reject(signal!.reason);
+        };
+        if (signal) {
+          signal.addEventListener('abort', onAbort, { once: true });
+          void results.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => undefined);
         }
-      };
+      });
+      dispatch();
       try {
-        await Promise.all(healthyPool().map(drive));
+        return await Promise.race([results, aborted]);
       } finally {
-        // Threads live for one step: batch runs are far apart, so idle threads would only hold memory.
-        await Promise.all(pool.map((t) => t.worker.terminate()));
-        pool = [];
+        // A failed run's other queued tasks are dropped; the ones running finish on their threads.
+        run.over = true;
+        dispatch();
       }
-      return results;
     },
+    status: () => ({ threads: pool.length, busy: pool.filter((t) => t.holding).length, queued: queue.length, started }),
     async close() {
-      await Promise.all(pool.map((t) => t.worker.terminate()));
-      pool = [];
+      clearTimeout(idleTimer);
+      for (const q of queue) q.reject(new Error('the engine closed'));
+      queue = [];
+      await terminate(pool);
     },
   };
 }

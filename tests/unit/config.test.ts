@@ -12,6 +12,9 @@ describe('config', () => {
     // The local engine uses every core this process may run on, unless told otherwise.
     expect(c.emr.threads).toBe(Math.min(64, availableParallelism()));
     expect(loadConfig({ SLUICE_EMR__THREADS: '3' }, '/tmp').emr.threads).toBe(3);
+    expect(c.emr.threadIdleMs).toBe(60_000);
+    expect(loadConfig({ SLUICE_EMR__THREAD_IDLE_MS: '0' }, '/tmp').emr.threadIdleMs).toBe(0);
+    expect(() => loadConfig({ SLUICE_EMR__THREAD_IDLE_MS: '-1' }, '/tmp')).toThrow(/threadIdleMs/);
   });
 
   it('maps SLUICE_* variables onto nested camelCase keys, with types coerced', () => {
