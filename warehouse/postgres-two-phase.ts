@@ -9,9 +9,9 @@ import { quoteLiteral } from './sql';
 // atomic.events on one core while the shredded tables (their DDL included) load on another:
 //   branch `events`    the run lock, the manifest check, COPY atomic.events, the manifest row;
 //   branch `shredded`  the DDL lock and plan, the DDL, COPY into each shredded table.
-// (Sending some atomic.events parts to the second connection measured slower with 4 MB of WAL
-// buffers; with 64 MB, two COPYs into atomic.events load 1.5× the rows a second of one, waiting on
-// each other's relation extension meanwhile. Not done yet: docs/batch.md, "What is left".)
+// (Letting the shredded branch COPY the atomic.events parts left once its tables are done measured
+// slower in the 1M-event bench, though two COPYs into atomic.events alone load 1.5× the rows a
+// second of one: the cores are already busy during the load. docs/batch.md, third session.)
 // Each branch ends in PREPARE TRANSACTION; only when both are prepared are they committed, events
 // first. A coordinator connection holds a session lock per run for the whole protocol, so a new
 // attempt (or any other load) can tell a live load from a dead one, and finishes a dead one's
