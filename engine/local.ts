@@ -88,7 +88,6 @@ export function localEngine(config: SluiceConfig, threads = config.emr.threads, 
 
   // Hands queued tasks to idle threads, starting threads up to `threads` while tasks wait.
   const dispatch = () => {
-    clearTimeout(idleTimer);
     pool = pool.filter((t) => !t.dead);
     queue = queue.filter((q) => !q.run.over);
     while (pool.length < Math.min(threads, queue.length + pool.filter((t) => t.holding).length)) {
@@ -136,7 +135,8 @@ export function localEngine(config: SluiceConfig, threads = config.emr.threads, 
       const aborted = new Promise<never>((_, reject) => {
         const onAbort = () => {
           run.over = true;
-          void terminate(pool.filter((t) => t.holding === run)).then(dispatch);
+          // Their tasks fail as the threads exit, and the next dispatch replaces them.
+          void terminate(pool.filter((t) => t.holding === run));
           reject(signal!.reason);
         };
         if (signal) {
