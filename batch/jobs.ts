@@ -1,6 +1,7 @@
 import { readLzop } from '../codecs/lzop';
 import { unframeRecords } from '../codecs/record-framing';
 import type { ObjectStore } from '../adapters/object-store';
+import { badRowJson } from '../enrich/bad-rows';
 import { enrichRecords } from '../speed/stream-enrich';
 import { enrichedBucketPrefix, partName, runPrefix } from './layout';
 import { putRouted, routeEnrichedLines, shredMapTask, shredReduceTask } from './shred-jobs';
@@ -60,7 +61,7 @@ export async function enrichTask(store: ObjectStore, t: TaskInput): Promise<Task
       t.etlTstamp,
     );
     for (const line of enriched.good) good.push(line);
-    for (const row of enriched.bad) bad.push(JSON.stringify(row));
+    for (const row of enriched.bad) bad.push(badRowJson(row));
   }
   const routed = routeEnrichedLines(good, t.buckets);
   await putRouted(store, (b) => enrichedBucketPrefix(t.runId, b), t.index, routed);

@@ -1,3 +1,4 @@
+import { parseJsonBounded } from '../codecs/bounded-json';
 import type { EnrichedEvent } from '../codecs/enriched-tsv';
 import { parseSchemaUri, type SchemaKey } from '../warehouse/iglu';
 
@@ -50,13 +51,12 @@ export function entitiesOf(event: EnrichedEvent): { entities: Entity[]; problems
   for (const field of ['contexts', 'unstruct_event', 'derived_contexts'] as const) {
     const text = event[field];
     if (!text) continue;
-    let wrapper: unknown;
-    try {
-      wrapper = JSON.parse(text);
-    } catch (err) {
-      problems.push({ field, message: `not JSON: ${(err as Error).message}` });
+    const parsed = parseJsonBounded(text);
+    if (!parsed.ok) {
+      problems.push({ field, message: `not JSON: ${parsed.error}` });
       continue;
     }
+    const wrapper = parsed.value;
     if (!isObject(wrapper) || typeof wrapper.schema !== 'string' || !WRAPPERS[field].test(wrapper.schema)) {
       problems.push({ field, message: `not a ${field === 'unstruct_event' ? 'unstruct_event' : 'contexts'} wrapper` });
       continue;

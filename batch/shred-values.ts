@@ -68,7 +68,8 @@ export function normaliseTimestamp(s: string): string | undefined {
 const INT_RANGE: Record<string, [number, number]> = {
   smallint: [-32768, 32767],
   int: [-2147483648, 2147483647],
-  bigint: [-9223372036854775808, 9223372036854775807],
+  // 2^63 - 1 is no double: the largest double below 2^63 is 2^63 - 1024 (2^63 itself would overflow).
+  bigint: [-9223372036854775808, 9223372036854774784],
 };
 
 export class ValueError extends Error {

@@ -1,5 +1,5 @@
 import type { CollectorPayload } from '../codecs/collector-payload';
-import type { Processor } from '../enrich/bad-rows';
+import { badRowJson, type Processor } from '../enrich/bad-rows';
 import type { CollectorMetrics } from './metrics';
 import type { KinesisSink, SinkRecord } from './sink';
 import { splitToRecords } from './split';
@@ -33,7 +33,7 @@ export class Ingest {
   accept(cp: CollectorPayload, partitionKey: string): IngestResult {
     const { good, bad } = splitToRecords(cp, this.maxRecordBytes, this.processor, cp.timestamp);
     const goodRecords: SinkRecord[] = good.map((data) => ({ data, partitionKey }));
-    const badRecords: SinkRecord[] = bad.map((row) => ({ data: Buffer.from(JSON.stringify(row), 'utf8'), partitionKey }));
+    const badRecords: SinkRecord[] = bad.map((row) => ({ data: Buffer.from(badRowJson(row), 'utf8'), partitionKey }));
     const goodBytes = goodRecords.reduce((n, r) => n + r.data.length + r.partitionKey.length, 0);
     const badBytes = badRecords.reduce((n, r) => n + r.data.length + r.partitionKey.length, 0);
     const goodRoom = this.sinks.good.hasRoom(goodBytes);

@@ -1,5 +1,6 @@
 import type { CollectorPayload } from '../codecs/collector-payload';
 import { sizeViolation, type BadRow, type Processor } from '../enrich/bad-rows';
+import { currentJsonLimits, parseJsonBounded } from '../codecs/bounded-json';
 import { writeCollectorPayload } from './record-writer';
 
 // Pure: one CollectorPayload → raw records that each fit `maxBytes`, as Snowplow's SplitBatch does.
@@ -26,7 +27,9 @@ export function splitToRecords(cp: CollectorPayload, maxBytes: number, processor
   let schema: string;
   let events: unknown[];
   try {
-    const json = JSON.parse(cp.body) as { schema?: unknown; data?: unknown };
+    const parsed = parseJsonBounded(cp.body, { maxDepth: currentJsonLimits().maxDepth, maxBytes: Number.MAX_SAFE_INTEGER });
+    if (!parsed.ok) throw new Error(parsed.error);
+    const json = parsed.value as { schema?: unknown; data?: unknown };
     if (typeof json !== 'object' || json === null || typeof json.schema !== 'string') {
       return { good: [], bad: [violation(cp, whole.length, 'cannot split POST requests which are not self-describing')] };
     }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { configureJsonLimits, parseJsonOrThrow } from '../codecs/bounded-json';
 import { configSchema, type SluiceConfig } from './schema';
 
 export type { SluiceConfig } from './schema';
@@ -33,7 +34,7 @@ function setPath(target: Record<string, unknown>, keyPath: string[], value: unkn
 
 function readConfigFile(file: string): Record<string, unknown> {
   try {
-    const parsed: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const parsed: unknown = parseJsonOrThrow(fs.readFileSync(file, 'utf8'), 'invalid JSON');
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new ConfigError(`config file ${file}: must hold a JSON object`);
     }
@@ -70,6 +71,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const config = result.data;
   config.dataDir = path.resolve(cwd, config.dataDir);
+  // Every parser of outside JSON in this process (collector, enrich, engine threads) reads these.
+  configureJsonLimits({ maxDepth: config.input.jsonMaxDepth, maxBytes: config.input.jsonMaxBytes });
   return config;
 }
 

@@ -311,6 +311,15 @@ export const configSchema = z.object({
       latenessMs: z.coerce.number().int().min(0).default(2_000),
     })
     .prefault({}),
+  // Bounds on every JSON document that comes from outside: tracker bodies, ue_pr/cx, webhooks,
+  // redirect payloads, Iglu schemas, enrichment configs (docs/hostile-input.md). Beyond them the
+  // event is a bad row, never a crash. Applied by loadConfig to the process that loads the config.
+  input: z
+    .object({
+      jsonMaxDepth: z.coerce.number().int().min(8).max(1_000).default(100),
+      jsonMaxBytes: z.coerce.number().int().min(1_024).max(50_000_000).default(1_048_576),
+    })
+    .prefault({}),
   // Enrich (docs/enrich.md). Relative paths resolve against the project root.
   enrich: z
     .object({

@@ -1,6 +1,7 @@
 // Self-describing bad rows in Snowplow's format (snowplow-badrows 2.x, schemas in iglu-central under
 // com.snowplowanalytics.snowplow.badrows). Shapes follow those schemas so Snowplow's recovery
 // tooling and our own can read them; every row keeps enough of the input to replay it.
+import { truncateUtf8 } from '../codecs/bounded-json';
 import type { CollectorPayload } from '../codecs/collector-payload';
 
 export const BAD_ROW_VENDOR = 'com.snowplowanalytics.snowplow.badrows';
@@ -167,6 +168,60 @@ export function safeStringify(v: unknown): string {
 }
 
 const ts = (at: number): string => isoInstant(at) ?? new Date().toISOString();
+
+/**
+ * Every bad row Sluice writes is at most this many UTF-8 bytes serialised: under Kinesis's 1 MiB
+ * record cap with room for the partition key, and what `sluice.bad_rows` and the bad files hold.
+ */
+export const MAX_BAD_ROW_BYTES = 1_000_000;
+
+const utf8Bytes = (s: string): number => (s.length * 3 <= MAX_BAD_ROW_BYTES ? s.length : Buffer.byteLength(s, 'utf8'));
+
+function processorOf(row: unknown): Processor {
+  const p = (row as { data?: { processor?: unknown } } | null)?.data?.processor as Partial<Processor> | undefined;
+  return p && typeof p.artifact === 'string' && typeof p.version === 'string' ? { artifact: p.artifact.slice(0, 256), version: p.version.slice(0, 256) } : processorFor('');
+}
+
+function failureTime(row: unknown): number {
+  const t = (row as { data?: { failure?: { timestamp?: unknown } } } | null)?.data?.failure?.timestamp;
+  const ms = typeof t === 'string' ? Date.parse(t) : NaN;
+  return Number.isFinite(ms) ? ms : Date.now();
+}
+
+/** The row's payload (what recovery replays) when it serialises on its own, else what of the row can be read. */
+function readablePayload(row: BadRow): string {
+  try {
+    const p: unknown = (row as { data?: { payload?: unknown } }).data?.payload;
+    const text = typeof p === 'string' ? p : JSON.stringify(p);
+    if (typeof text === 'string') return text;
+  } catch {
+    // fall through
+  }
+  return safeStringify(row);
+}
+
+/**
+ * A bad row as the JSON line every sink writes: never throws, never over `maxBytes`. A row too
+ * big becomes a size_violation whose payload is the row's own JSON cut to a tenth of the limit
+ * (as Snowplow's sinks do); a row that cannot be serialised at all (a cycle, a value nested past
+ * what JSON.stringify can walk) becomes a generic_error carrying what of it can still be read.
+ */
+export function badRowJson(row: BadRow, maxBytes = MAX_BAD_ROW_BYTES): string {
+  let text: string | undefined;
+  let error: string | undefined;
+  try {
+    text = JSON.stringify(row);
+  } catch (err) {
+    error = err instanceof Error ? `${err.name}: ${err.message}` : 'unserialisable';
+  }
+  if (text !== undefined && utf8Bytes(text) <= maxBytes) return text;
+  const keep = Math.floor(maxBytes / 10);
+  const fallback = text !== undefined
+    ? sizeViolation(processorOf(row), failureTime(row), truncateUtf8(text, keep), maxBytes, Buffer.byteLength(text, 'utf8'),
+      `bad row of type ${typeof row?.schema === 'string' ? row.schema.slice(0, 200) : 'unknown'} exceeded the maximum allowed size as number of bytes`)
+    : genericError(processorOf(row), failureTime(row), truncateUtf8(readablePayload(row), keep), [`the bad row could not be serialised (${error})`]);
+  return JSON.stringify(fallback);
+}
 
 // ---- builders ----
 export function cpFormatViolation(processor: Processor, at: number, payload: string, message: CPFormatViolationMessage, loader = 'thrift'): BadRow {

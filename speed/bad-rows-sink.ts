@@ -1,4 +1,6 @@
 import type { Pool } from '../adapters/postgres';
+import { currentJsonLimits, parseJsonBounded } from '../codecs/bounded-json';
+import { MAX_BAD_ROW_BYTES } from '../enrich/bad-rows';
 import type { StreamRecord } from '../adapters/kinesis';
 import type { ObjectStore } from '../adapters/object-store';
 import { fileSinkProcessor, type FileSinkFormat } from './file-sink';
@@ -27,15 +29,17 @@ export interface BadRowRecord {
 }
 
 const SUMMARY_MAX = 2_000;
+const BAD_ROW_WRAPPING_DEPTH = 10;
 
 /** Reads one bad-stream record into its searchable fields. Pure; never throws. */
 export function describeBadRow(record: Pick<StreamRecord, 'data' | 'arrivalMs'>): BadRowRecord {
   const text = record.data.toString('utf8');
-  let row: { schema?: unknown; data?: { processor?: { artifact?: string; version?: string }; failure?: Record<string, unknown> } };
-  try {
-    row = JSON.parse(text);
-    if (typeof row !== 'object' || row === null) throw new Error('not an object');
-  } catch {
+  let row: { schema?: unknown; data?: { processor?: { artifact?: string; version?: string }; failure?: Record<string, unknown> } } | null;
+  // A bad row wraps its input a few levels down (failure.messages[i].json): room for that over the input's bound.
+  const limits = currentJsonLimits();
+  const parsed = parseJsonBounded(text, { maxDepth: limits.maxDepth + BAD_ROW_WRAPPING_DEPTH, maxBytes: Math.max(limits.maxBytes, MAX_BAD_ROW_BYTES) });
+  row = parsed.ok ? (parsed.value as typeof row) : null;
+  if (typeof row !== 'object' || row === null) {
     // Not JSON: kept whole (base64) so that nothing is lost, typed so it can be found.
     return { receivedAt: record.arrivalMs, failureTstamp: null, type: 'unparsable', schema: null, processor: null, summary: text.slice(0, SUMMARY_MAX), row: { base64: record.data.toString('base64') } };
   }

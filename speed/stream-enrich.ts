@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { type CollectorPayload, CollectorPayloadDecodeError, decodeCollectorPayload } from '../codecs/collector-payload';
 import { putRecords, type StreamRecord } from '../adapters/kinesis';
-import { cpFormatViolation, genericError, processorFor, type BadRow } from '../enrich/bad-rows';
+import { badRowJson, cpFormatViolation, genericError, processorFor, type BadRow } from '../enrich/bad-rows';
 import { type Enricher, enrichPayloads } from '../enrich/enrich';
 import { getEnricher } from '../enrich/default-enricher';
 import type { ShardProcessor } from './processor';
@@ -60,7 +60,7 @@ export function streamEnrichProcessor(client: KinesisClient, streams: { enriched
       if (records.length === 0) return undefined;
       const { good, bad } = await enrichRecords(records, Date.now());
       await putAll(client, streams.enriched, good.map((line) => ({ data: Buffer.from(line), partitionKey: randomUUID() })));
-      await putAll(client, streams.bad, bad.map((row) => ({ data: Buffer.from(JSON.stringify(row)), partitionKey: randomUUID() })));
+      await putAll(client, streams.bad, bad.map((row) => ({ data: Buffer.from(badRowJson(row)), partitionKey: randomUUID() })));
       return records[records.length - 1].sequenceNumber;
     },
   };

@@ -1,6 +1,7 @@
 // /com.snowplowanalytics.iglu/v1: Snowplow's Iglu webhook adapter. A self-describing event given
 // by `schema` on the querystring (data from the other parameters, a JSON body or a form body), or
 // a self-describing JSON body.
+import { parseJsonBounded } from '../../codecs/bounded-json';
 import type { AdapterFailure } from '../bad-rows';
 import { parseSchemaUri, parseSelfDescribing, schemaUri } from '../iglu/schema-key';
 import { parseQuerystring } from './querystring';
@@ -33,8 +34,9 @@ export function igluWebhookEvents(params: RawEventParams, body: string | null, c
     if (contentType !== CONTENT_TYPES[0] && contentType !== CONTENT_TYPES[1]) {
       return fail([{ field: 'contentType', value: contentType, expectation: `expected one of ${CONTENT_TYPES.slice(0, 2).join(', ')}` }]);
     }
-    let json: unknown;
-    try { json = JSON.parse(body); } catch (err) { return fail([{ field: 'body', value: body, error: `invalid json: ${(err as Error).message}` }]); }
+    const parsed = parseJsonBounded(body);
+    if (!parsed.ok) return fail([{ field: 'body', value: body, error: `invalid json: ${parsed.error}` }]);
+    const json = parsed.value;
     const sd = parseSelfDescribing(json);
     if (!sd.ok) return fail([{ json, error: sd.error }]);
     return { ok: true, events: [unstructParams(params, sd.uri, sd.data, 'app')] };
@@ -46,8 +48,9 @@ export function igluWebhookEvents(params: RawEventParams, body: string | null, c
   delete rest.schema;
   if (body === null) return { ok: true, events: [unstructParams(rest, schema, rest, 'app')] };
   if (contentType === CONTENT_TYPES[0] || contentType === CONTENT_TYPES[1]) {
-    let json: unknown;
-    try { json = JSON.parse(body); } catch (err) { return fail([{ field: 'body', value: body, error: `invalid json: ${(err as Error).message}` }]); }
+    const parsed = parseJsonBounded(body);
+    if (!parsed.ok) return fail([{ field: 'body', value: body, error: `invalid json: ${parsed.error}` }]);
+    const json = parsed.value;
     if (Array.isArray(json)) {
       if (json.length === 0) return fail([{ field: 'body', value: body, expectation: 'empty array of events' }]);
       return { ok: true, events: json.map((e) => unstructParams(rest, schema, e, 'app')) };
@@ -60,7 +63,8 @@ export function igluWebhookEvents(params: RawEventParams, body: string | null, c
   if (contentType === CONTENT_TYPES[2]) {
     const form = parseQuerystring(body);
     if (!form.ok) return fail([{ field: 'body', value: body, expectation: form.error }]);
-    const data: Record<string, string | null> = {};
+    // No prototype: a form field named `__proto__` is a field like any other.
+    const data: Record<string, string | null> = Object.create(null);
     for (const { name, value } of form.nvps) data[name] = value;
     return { ok: true, events: [unstructParams(rest, schema, data, 'srv')] };
   }

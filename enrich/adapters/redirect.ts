@@ -1,5 +1,6 @@
 // GET /r/tp2: Snowplow's RedirectAdapter. The `u` target becomes a uri_redirect entity: the event
 // itself when the request carries no `e`, else an extra context of that event.
+import { parseJsonBounded } from '../../codecs/bounded-json';
 import type { TrackerProtocolViolation } from '../bad-rows';
 import type { RawEventParams, RawEventResult } from './types';
 
@@ -45,12 +46,9 @@ export function redirectEvent(params: RawEventParams): RedirectResult {
 }
 
 function prependContext(existing: string, ctx: unknown): { ok: true; json: string } | { ok: false; error: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(existing);
-  } catch (err) {
-    return { ok: false, error: `invalid json: ${(err as Error).message}` };
-  }
+  const parsed = parseJsonBounded(existing);
+  if (!parsed.ok) return { ok: false, error: `invalid json: ${parsed.error}` };
+  const json = parsed.value;
   const o = json as { data?: unknown };
   if (o && typeof o === 'object' && Array.isArray(o.data)) o.data = [ctx, ...o.data];
   return { ok: true, json: JSON.stringify(json) };

@@ -1,6 +1,7 @@
 // Tracker protocol v2 (POST /com.snowplowanalytics.snowplow/tp2, and GET with a querystring):
 // Snowplow's Tp2Adapter decision table, with the body validated against payload_data one event at
 // a time so that one bad event does not take its neighbours down with it.
+import { parseJsonBounded } from '../../codecs/bounded-json';
 import type { TrackerProtocolViolation } from '../bad-rows';
 import type { Validator } from '../iglu';
 import { criterion, criterionString, matchesCriterion, parseSelfDescribing } from '../iglu/schema-key';
@@ -35,12 +36,9 @@ export function tp2Events(body: string | null, contentType: string | null, qs: R
   if (body === null && contentType !== null) return bad([{ field: 'body', value: null, expectation: 'empty body: not a valid track protocol event' }]);
   if (body === null) return { kind: 'events', bodySchema: null, events: [{ ok: true, params: qs, source: undefined }] };
 
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch (err) {
-    return bad([{ field: 'body', value: body, error: `invalid json: ${(err as Error).message}` }]);
-  }
+  const parsed = parseJsonBounded(body);
+  if (!parsed.ok) return bad([{ field: 'body', value: body, error: `invalid json: ${parsed.error}` }]);
+  const json = parsed.value;
   const sd = parseSelfDescribing(json);
   if (!sd.ok) return bad([{ json, error: sd.error }]);
   if (!matchesCriterion(PAYLOAD_DATA, sd.key)) return bad([{ schemaKey: sd.uri, schemaCriterion: criterionString(PAYLOAD_DATA) }]);

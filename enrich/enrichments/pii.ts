@@ -1,6 +1,7 @@
 // PII pseudonymisation (pii_enrichment_config 2-0-0): configured atomic fields and JSON paths inside
 // matching contexts/unstruct_event are replaced by hash(value + salt), and the replacements can be
 // emitted as a pii_transformation event (Snowplow's emitEvent), linked by a parent_event context.
+import { parseJsonBounded } from '../../codecs/bounded-json';
 import { createHash, getHashes } from 'node:crypto';
 import type { EnrichedEvent, EnrichedField } from '../../codecs/enriched-tsv';
 import { type SchemaCriterion, matchesCriterion, parseSchemaCriterion, parseSchemaUri } from '../iglu/schema-key';
@@ -65,7 +66,9 @@ export class PiiPseudonymizerEnrichment {
       const text = e[rule.field];
       if (text === undefined) continue;
       let doc: { data?: unknown };
-      try { doc = JSON.parse(text); } catch { continue; }
+      const parsed = parseJsonBounded(text);
+      if (!parsed.ok) continue;
+      doc = parsed.value as { data?: unknown };
       const entities = rule.field === 'unstruct_event' ? [doc.data] : Array.isArray(doc.data) ? doc.data : [];
       let changed = false;
       for (const ent of entities as { schema?: unknown; data?: unknown }[]) {

@@ -1,5 +1,6 @@
 // Enrichment configuration: one self-describing JSON file per enrichment (Snowplow's schemas),
 // validated against its Iglu schema, each switched on or off by its `enabled` flag.
+import { parseJsonOrThrow } from '../../codecs/bounded-json';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,7 +159,7 @@ export function loadEnrichments(dir: string, opts: Omit<EnrichmentConfigOptions,
   const configs = files.map((f) => {
     const source = path.join(dir, f);
     try {
-      return { source, json: JSON.parse(fs.readFileSync(source, 'utf8')) as unknown };
+      return { source, json: parseJsonOrThrow(fs.readFileSync(source, 'utf8'), 'invalid JSON') };
     } catch (err) {
       throw new EnrichmentConfigError(`${source}: ${(err as Error).message}`);
     }

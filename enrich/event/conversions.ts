@@ -46,13 +46,27 @@ export const toTxnId = (s: string): Converted => (javaInt(s) === null ? fail('No
 
 const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,9}))?$/;
 
-/** java.math.BigDecimal(s).toPlainString(): the number without scientific notation, scale kept. */
+/**
+ * The longest plain form accepted: a double's largest finite value has 309 integer digits and its
+ * smallest subnormal 324 decimals, so every value a warehouse double holds fits. Longer forms come
+ * only from exponents such as `1e99999999`, which expanded would cost 100 MB for 11 bytes of input.
+ */
+export const MAX_PLAIN_DECIMAL_CHARS = 400;
+
+/**
+ * java.math.BigDecimal(s).toPlainString(): the number without scientific notation, scale kept.
+ * null when s is not a decimal, or when its plain form would be over MAX_PLAIN_DECIMAL_CHARS (the
+ * length is worked out from the digits and the exponent before anything is built).
+ */
 export function plainDecimal(s: string): string | null {
+  if (s.length > MAX_PLAIN_DECIMAL_CHARS) return null;
   const m = DECIMAL_RE.exec(s);
   if (!m || (m[2] === '' && (m[3] ?? '') === '')) return null;
   const [, sign, int, frac = '', exp = '0'] = m;
   let digits = (int + frac).replace(/^0+(?=\d)/, '');
   let scale = frac.length - Number(exp);
+  const plainLength = scale <= 0 ? digits.length - scale : Math.max(digits.length, scale + 1) + 1;
+  if (plainLength > MAX_PLAIN_DECIMAL_CHARS) return null;
   if (scale < 0) { digits = digits === '0' ? '0' : digits + '0'.repeat(-scale); scale = 0; }
   let out: string;
   if (scale === 0) out = digits;
@@ -64,11 +78,14 @@ export function plainDecimal(s: string): string | null {
   return negative ? `-${out}` : out;
 }
 
-// ConversionUtils.stringToDoubleLike (se_va, tr_tt, tr_tx, tr_sh, ti_pr).
+// ConversionUtils.stringToDoubleLike (se_va, tr_tt, tr_tx, tr_sh, ti_pr). Beyond Snowplow: a value
+// no double can hold (|x| over 1.8e308) is refused as well, since every warehouse column these
+// fields land in is a double or a narrower decimal.
 export function toDoubleLike(s: string): Converted {
   if (s === 'null') return ok('');
   const p = plainDecimal(s);
-  return p === null ? fail('Cannot be converted to Double-like') : ok(p);
+  if (p === null) return fail('Cannot be converted to Double-like');
+  return Number.isFinite(Number(p)) ? ok(p) : fail('Cannot be converted to Double-like: out of the range of a double');
 }
 
 // stringToBooleanLikeJByte: only 1 and 0.

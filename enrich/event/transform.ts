@@ -1,5 +1,6 @@
 // Tracker-protocol parameters → enriched fields: Snowplow's Transform maps (first pass, then
 // `tnuid`), with each parameter's conversion and error message. An empty value counts as absent.
+import { parseJsonBounded } from '../../codecs/bounded-json';
 import { type EnrichedEvent, type EnrichedField, formatTstamp } from '../../codecs/enriched-tsv';
 import type { TrackerProtocolViolation } from '../bad-rows';
 import type { RawEventParams } from '../adapters/types';
@@ -65,12 +66,9 @@ export interface Mapped {
 // JSON without any whitespace is already compact: keep its text (and its number spellings).
 const HAS_SPACE = /\s/;
 function jsonParam(text: string): Converted<JsonParam> {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return { ok: false, message: `invalid json: ${(err as Error).message}` };
-  }
+  const parsed = parseJsonBounded(text);
+  if (!parsed.ok) return { ok: false, message: `invalid json: ${parsed.error}` };
+  const json = parsed.value;
   return { ok: true, value: { json, text: HAS_SPACE.test(text) ? JSON.stringify(json) : text } };
 }
 

@@ -1,5 +1,6 @@
 // The Iglu client enrich uses: a resolver over the local registry in `schemas/` (and optional
 // remote static registries from an Iglu resolver config file) plus cached draft-04 validators.
+import { parseJsonOrThrow } from '../../codecs/bounded-json';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Registry, httpRegistry, localRegistry } from './registries';
@@ -41,7 +42,7 @@ export function createIglu(opts: IgluOptions): Iglu {
 export function readResolverConfig(file: string, validator: Validator): { registries: Registry[]; cacheTtlMs: number | null; cacheSize: number } {
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = parseJsonOrThrow(fs.readFileSync(file, 'utf8'), 'invalid JSON');
   } catch (err) {
     throw new IgluConfigError(`Iglu resolver config ${file}: ${(err as Error).message}`);
   }

@@ -2,6 +2,7 @@
 // synchronously) and remote ones over HTTP (`GET {uri}/schemas/vendor/name/format/M-R-A`).
 import fs from 'node:fs';
 import path from 'node:path';
+import { currentJsonLimits, parseJsonBounded } from '../../codecs/bounded-json';
 import { type SchemaKey, schemaPath } from './schema-key';
 
 export type RegistryErrorKind = 'NotFound' | 'RepoFailure' | 'ClientFailure';
@@ -19,13 +20,33 @@ export interface Registry {
 const short = (s: string) => s.slice(0, 256);
 
 function parseSchemaText(text: string): RegistryResult {
+  const parsed = parseJsonBounded(text);
+  if (!parsed.ok) return { ok: false, error: 'RepoFailure', message: short(`schema is not valid JSON: ${parsed.error}`) };
+  const schema = parsed.value;
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return { ok: false, error: 'RepoFailure', message: 'schema is not a JSON object' };
+  return { ok: true, schema: schema as Record<string, unknown> };
+}
+
+/** The response body as text, or null past `maxBytes` (a registry answer is read no further). */
+async function textUpTo(res: Response, maxBytes: number): Promise<string | null> {
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
   try {
-    const schema: unknown = JSON.parse(text);
-    if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return { ok: false, error: 'RepoFailure', message: 'schema is not a JSON object' };
-    return { ok: true, schema: schema as Record<string, unknown> };
-  } catch (err) {
-    return { ok: false, error: 'RepoFailure', message: short(`schema is not valid JSON: ${(err as Error).message}`) };
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) return null;
+      chunks.push(value);
+    }
+  } catch {
+    return '';
+  } finally {
+    reader.cancel().catch(() => {});
   }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** A registry on the local file system (Iglu's "embedded" connection). */
@@ -72,7 +93,9 @@ export function httpRegistry(
       } catch (err) {
         return { ok: false, error: 'RepoFailure', message: short(`GET ${url}: ${(err as Error).message}`) };
       }
-      const text = await res.text().catch(() => '');
+      const max = currentJsonLimits().maxBytes;
+      const text = await textUpTo(res, max);
+      if (text === null) return { ok: false, error: 'RepoFailure', message: short(`GET ${url}: the schema is over the ${max}-byte limit`) };
       if (res.status === 404) return { ok: false, error: 'NotFound' };
       if (res.status === 401 || res.status === 403) return { ok: false, error: 'ClientFailure', message: short(`GET ${url}: HTTP ${res.status}`) };
       if (!res.ok) return { ok: false, error: 'RepoFailure', message: short(`GET ${url}: HTTP ${res.status}`) };
