@@ -331,6 +331,12 @@ export const configSchema = z.object({
       enrichmentsDir: z.string().min(1).default('config/enrichments'),
       // Time limit of one run of the JavaScript enrichment's process(event).
       jsTimeoutMs: z.coerce.number().int().min(1).max(60_000).default(1_000),
+      // The JavaScript enrichment's worker thread: V8 heap (old and young generations) and stack,
+      // and how much the JSON it returns may exceed the event's own (docs/enrich.md, resource bounds).
+      jsMaxOldGenerationMb: z.coerce.number().int().min(8).max(4_096).default(64),
+      jsMaxYoungGenerationMb: z.coerce.number().int().min(1).max(1_024).default(16),
+      jsStackMb: z.coerce.number().int().min(1).max(64).default(4),
+      jsMaxOutputBytes: z.coerce.number().int().min(1_024).max(100_000_000).default(1_000_000),
       // An enriched line longer than this becomes a size_violation bad row (Kinesis caps at 1 MiB).
       maxEnrichedBytes: z.coerce.number().int().min(1024).default(1_000_000),
     })

@@ -20,6 +20,10 @@ export function createEnricher(settings: Partial<EnrichSettings> = {}, root = PR
   const enrichments = loadEnrichments(at(settings.enrichmentsDir ?? 'config/enrichments'), {
     validator: iglu.validator,
     jsTimeoutMs: settings.jsTimeoutMs,
+    jsLimits: {
+      maxOldGenerationMb: settings.jsMaxOldGenerationMb, maxYoungGenerationMb: settings.jsMaxYoungGenerationMb,
+      stackMb: settings.jsStackMb, maxOutputBytes: settings.jsMaxOutputBytes,
+    },
   });
   return { iglu, enrichments, maxEnrichedBytes: settings.maxEnrichedBytes ?? DEFAULT_MAX_ENRICHED_BYTES };
 }

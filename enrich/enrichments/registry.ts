@@ -11,7 +11,7 @@ import { type CampaignConfig, CampaignAttributionEnrichment } from './campaign';
 import { CookieExtractorEnrichment, HttpHeaderExtractorEnrichment } from './extractors';
 import { EventFingerprintEnrichment } from './fingerprint';
 import { IpLookupsEnrichment } from './ip-lookups';
-import { JavascriptEnrichment } from './javascript';
+import { type JavascriptLimits, JavascriptEnrichment } from './javascript';
 import { type PiiConfig, PiiPseudonymizerEnrichment } from './pii';
 import { RefererParserEnrichment, loadRefererDb } from './referer-parser';
 import type { EnrichmentInfo } from './types';
@@ -42,6 +42,8 @@ export interface EnrichmentConfigOptions {
   /** Relative `file:` URIs of databases resolve against this folder (the config file's). */
   baseDir: string;
   jsTimeoutMs?: number;
+  /** Memory and output bounds of the JavaScript enrichment (enrich.js* config keys). */
+  jsLimits?: Partial<Omit<JavascriptLimits, 'timeoutMs'>>;
 }
 
 /**
@@ -106,7 +108,7 @@ const SUPPORTED: Record<string, { model: number; build: (p: Params, data: Params
   'com.snowplowanalytics.snowplow/javascript_script_config': {
     model: 1,
     build: (p, _d, o, info) => ({
-      javascriptScript: { info, enrichment: new JavascriptEnrichment(Buffer.from(p.script as string, 'base64').toString('utf8'), o.jsTimeoutMs ?? 1_000) },
+      javascriptScript: { info, enrichment: new JavascriptEnrichment(Buffer.from(p.script as string, 'base64').toString('utf8'), { ...o.jsLimits, timeoutMs: o.jsTimeoutMs }) },
     }),
   },
   'com.snowplowanalytics.snowplow/ip_lookups': {
