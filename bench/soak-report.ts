@@ -135,6 +135,11 @@ export function renderTable(r: SoakResult): string {
       `slope over 2nd half ${Number.isNaN(slope) ? '–' : `${slope >= 0 ? '+' : ''}${slope.toFixed(2)} MB/min`} (${used} samples): ${verdict}`,
     );
   }
+  for (const [name, samples] of r.rss) {
+    const perMinute: string[] = [];
+    for (let t = r.startMs; t <= r.sendEndMs + 1; t += 60_000) perMinute.push(nearest(samples, t)?.mb.toFixed(0) ?? '–');
+    row(`${name} RSS each minute (MB)`, perMinute.join(', '));
+  }
   const lags = r.lag.filter((x) => x.atMs >= r.startMs && x.atMs <= r.sendEndMs).map((x) => x.maxMs);
   row('speed-layer lag (largest shard, while sending)', `p50 ${n(percentile(lags, 50))} / p99 ${n(percentile(lags, 99))} / max ${n(Math.max(...lags, 0))} ms`, `${lags.length} samples`);
   const byKind = new Map<string, number>();
