@@ -11,6 +11,7 @@ import {
   type StreamRecord,
 } from '../adapters/kinesis';
 import type { CheckpointStore } from '../speed/checkpoints';
+import { describeError, isolatePoison, isRecordError } from '../speed/poison';
 import { StaleCheckpointError, compareSequence, sameCheckpoint, type ShardProcessor } from '../speed/processor';
 
 // Speed-layer activities. consumeShard is the heartbeating loop of one shard consumer: it reads
@@ -100,6 +101,8 @@ export interface SpeedDeps {
   maxRecords: number;
   /** Records per GetRecords call (Kinesis allows up to 10,000). */
   readLimit?: number;
+  /** Attempts, record by record, before a record that keeps failing the processor is skipped as bad (default 3). */
+  poisonAttempts?: number;
   metrics?: SpeedMetrics;
 }
 
@@ -265,10 +268,28 @@ export function createSpeedActivities(deps: SpeedDeps) {
         pendingBytes = 0;
         iterator = undefined;
       };
+      const where = { stream: input.stream, shardId: input.shardId };
+      /** process(), and after a failure tied to the records: the records one by one, a poison one skipped as bad. */
+      const processIsolatingPoison = async (records: StreamRecord[], after: string | undefined, caughtUpAtMs?: number) => {
+        try {
+          return await processor.process(records, { ...where, after }, { caughtUpAtMs });
+        } catch (err) {
+          if (!processor.skipPoison || records.length === 0 || !isRecordError(err)) throw err;
+          ctx.log.warn('a record failed the processor; isolating it', { shard: input.shardId, records: records.length, error: describeError(err) });
+          return isolatePoison(records, after, {
+            run: (one, at) => processor.process(one, { ...where, after: at }, {}),
+            skip: (record, failure, at) => processor.skipPoison!(record, failure, { ...where, after: at }),
+            onPoison: (record, failure) => {
+              deps.metrics?.failed(labels, 'poison-record');
+              ctx.log.error('poison record skipped as a bad row', { shard: input.shardId, sequenceNumber: record.sequenceNumber, attempts: failure.attempts, error: failure.error });
+            },
+          }, { maxAttempts: deps.poisonAttempts ?? 3, processor: processor.name });
+        }
+      };
       const flush = async (caughtUpAtMs?: number) => {
         let committed: string | undefined;
         try {
-          committed = await processor.process(pending, { stream: input.stream, shardId: input.shardId, after: checkpoint }, { caughtUpAtMs });
+          committed = await processIsolatingPoison(pending, checkpoint, caughtUpAtMs);
         } catch (err) {
           if (!(err instanceof StaleCheckpointError)) throw err;
           deps.metrics?.failed(labels, 'stale-checkpoint');

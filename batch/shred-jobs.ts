@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ENRICHED_FIELD_COUNT, ENRICHED_FIELDS, parseEnrichedTsv, parseTstamp } from '../codecs/enriched-tsv';
+import { describeError, isRecordError } from '../speed/poison';
 import type { ObjectStore } from '../adapters/object-store';
 import { parseSchemaUri, type SchemaKey, versionString } from '../warehouse/iglu';
 import { SchemaModelError, shredModel, type ShredModel } from '../warehouse/shred-model';
@@ -187,47 +188,54 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
   let minTstamp: number | undefined;
   let maxTstamp: number | undefined;
   for (const { item: line, eventId, originalEventId } of kept) {
-    const fields = line.split('\t');
-    const row = atomicRowFromFields(fields, eventId, copySafeLine(line), stats);
-    if ('errors' in row) {
-      bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: row.errors }));
-      continue;
-    }
-    const [contexts, unstruct, derived] = ENTITY_FIELDS.map((i) => fields[i]);
-    const { entities, problems } = entitiesOf({ contexts, unstruct_event: unstruct, derived_contexts: derived });
-    if (originalEventId) {
-      entities.push({ field: 'derived_contexts', uri: DUPLICATE_SCHEMA_URI, key: parseSchemaUri(DUPLICATE_SCHEMA_URI), data: { originalEventId } });
-    }
-    const collectorTstamp = fields[COLLECTOR_TSTAMP];
-    const failures: IgluFailure[] = problems.map((p) => ({ schemaKey: p.uri ?? p.field, message: p.message }));
-    const rows: [string, string][] = [];
-    for (const e of entities) {
-      const m = await modelFor(e);
-      if ('failure' in m) {
-        failures.push(m.failure);
+    try {
+      const fields = line.split('\t');
+      const row = atomicRowFromFields(fields, eventId, copySafeLine(line), stats);
+      if ('errors' in row) {
+        bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: row.errors }));
         continue;
       }
-      try {
-        rows.push([e.uri, shreddedRow(m.model, eventId, collectorTstamp, e.data, stats)]);
-      } catch (err) {
-        if (!(err instanceof ValueError)) throw err;
-        failures.push({ schemaKey: e.uri, value: err.value ?? null, expected: `${err.column}: ${err.expected}` });
+      const [contexts, unstruct, derived] = ENTITY_FIELDS.map((i) => fields[i]);
+      const { entities, problems } = entitiesOf({ contexts, unstruct_event: unstruct, derived_contexts: derived });
+      if (originalEventId) {
+        entities.push({ field: 'derived_contexts', uri: DUPLICATE_SCHEMA_URI, key: parseSchemaUri(DUPLICATE_SCHEMA_URI), data: { originalEventId } });
       }
+      const collectorTstamp = fields[COLLECTOR_TSTAMP];
+      const failures: IgluFailure[] = problems.map((p) => ({ schemaKey: p.uri ?? p.field, message: p.message }));
+      const rows: [string, string][] = [];
+      for (const e of entities) {
+        const m = await modelFor(e);
+        if ('failure' in m) {
+          failures.push(m.failure);
+          continue;
+        }
+        try {
+          rows.push([e.uri, shreddedRow(m.model, eventId, collectorTstamp, e.data, stats)]);
+        } catch (err) {
+          if (!(err instanceof ValueError)) throw err;
+          failures.push({ schemaKey: e.uri, value: err.value ?? null, expected: `${err.column}: ${err.expected}` });
+        }
+      }
+      if (failures.length) {
+        const parsed = parseEnrichedTsv(line);
+        bad.push(igluBadRow(eventId === parsed.event_id ? parsed : { ...parsed, event_id: eventId }, failures));
+        continue;
+      }
+      const ts = parseTstamp(collectorTstamp);
+      atomic.push(row.row);
+      for (const [uri, r] of rows) {
+        let list = byType.get(uri);
+        if (!list) byType.set(uri, (list = []));
+        list.push(r);
+      }
+      if (minTstamp === undefined || ts < minTstamp) minTstamp = ts;
+      if (maxTstamp === undefined || ts > maxTstamp) maxTstamp = ts;
+    } catch (err) {
+      // One line never fails the task: what its content makes throw (nothing is pushed before the
+      // last check) is its bad row. The object store or a schema lookup failing is not the line's.
+      if (!isRecordError(err)) throw err;
+      bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: [{ type: 'UnhandledRowDecodingError', message: describeError(err) }] }));
     }
-    if (failures.length) {
-      const parsed = parseEnrichedTsv(line);
-      bad.push(igluBadRow(eventId === parsed.event_id ? parsed : { ...parsed, event_id: eventId }, failures));
-      continue;
-    }
-    atomic.push(row.row);
-    for (const [uri, r] of rows) {
-      let list = byType.get(uri);
-      if (!list) byType.set(uri, (list = []));
-      list.push(r);
-    }
-    const ts = parseTstamp(collectorTstamp);
-    if (minTstamp === undefined || ts < minTstamp) minTstamp = ts;
-    if (maxTstamp === undefined || ts > maxTstamp) maxTstamp = ts;
   }
 
   const part = partName(bucket, TEXT_PART_EXTENSION);

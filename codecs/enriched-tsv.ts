@@ -130,7 +130,7 @@ const TSTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1
 /** Inverse of formatTstamp; also accepts the ISO `T`/`Z` variant and 0–9 fraction digits. */
 export function parseTstamp(s: string): number {
   const m = TSTAMP_RE.exec(s);
-  if (!m) throw new Error(`invalid timestamp '${s}', expected yyyy-MM-dd HH:mm:ss.SSS`);
+  if (!m) throw new RangeError(`invalid timestamp '${s}', expected yyyy-MM-dd HH:mm:ss.SSS`);
   const [, y, mo, d, h, mi, sec, frac] = m;
   const ms = frac ? Number(frac.padEnd(3, '0').slice(0, 3)) : 0;
   const date = new Date(0);

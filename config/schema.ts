@@ -41,6 +41,19 @@ export const configSchema = z.object({
       uiPort: port.default(8233),
       // Start the dev server ourselves (local) or use an existing cluster (managed).
       mode: z.enum(['local', 'managed']).default('local'),
+      // TLS or mTLS to a production cluster, and Temporal Cloud API keys (docs/operations-security.md).
+      // PEM files; TLS is on when enabled or when any file or an API key is set.
+      tls: z
+        .object({
+          enabled: boolish.default(false),
+          serverRootCaFile: z.string().default(''),
+          clientCertFile: z.string().default(''),
+          clientKeyFile: z.string().default(''),
+          serverNameOverride: z.string().default(''),
+        })
+        .prefault({}),
+      apiKey: z.string().default(''),
+      apiKeyFile: z.string().default(''),
       taskQueues: z
         .object({
           speed: z.string().min(1).default('sluice-speed'),
@@ -135,6 +148,8 @@ export const configSchema = z.object({
     .object({
       host: host.default('127.0.0.1'),
       port: port.default(8080),
+      // Guards /metrics and /sink-health only (tracking routes are public); required off loopback.
+      token: z.string().optional(),
       name: z.string().min(1).default('sluice-collector'),
       // Requests with a bigger body get 413. Bodies bigger than one Kinesis record are split on their
       // `data` array (see sink.maxRecordBytes), so this may exceed the record limit.
@@ -245,6 +260,8 @@ export const configSchema = z.object({
       host: host.default('127.0.0.1'),
       // Health and metrics of the worker process.
       port: port.default(8091),
+      // Guards /metrics (docs/serving.md, access control); required when host is not loopback.
+      token: z.string().optional(),
     })
     .prefault({}),
   serving: z
@@ -254,6 +271,8 @@ export const configSchema = z.object({
       token: z.string().optional(),
     })
     .prefault({}),
+  // The token of every guarded service that has none of its own (serving, workers, collector).
+  auth: z.object({ token: z.string().optional() }).prefault({}),
   speed: z
     .object({
       // Where a shard with no checkpoint starts; AT_TIMESTAMP reads from speed.startTimestamp.
@@ -266,6 +285,9 @@ export const configSchema = z.object({
       // An idle shard's wait doubles after each empty read, from pollMs up to idlePollMs (KCL
       // reads an idle shard once a second too). The first event after a quiet spell waits for it.
       idlePollMs: z.coerce.number().int().min(50).default(1_000),
+      // A record that makes a processor throw for a reason tied to its content is retried this
+      // many times on its own, then committed as a bad row so the shard moves on (docs/speed.md).
+      poisonAttempts: z.coerce.number().int().min(1).max(100).default(3),
       // How long one consume activity polls before it returns its checkpoint to the workflow.
       activityBudgetMs: z.coerce.number().int().min(1_000).default(20_000),
       // …or after this many records, whichever comes first.

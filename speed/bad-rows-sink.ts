@@ -62,9 +62,21 @@ export function describeBadRow(record: Pick<StreamRecord, 'data' | 'arrivalMs'>)
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-async function insertBadRows(pool: Pool, stream: string, shardId: string, records: StreamRecord[]): Promise<void> {
+// jsonb refuses the NUL character (`\u0000` in JSON text, SQLSTATE 22P05) and lone surrogate
+// escapes (22P02), both of which JSON.stringify writes for strings that hold them: the searchable
+// copy holds U+FFFD instead; the files under bad/in/ keep the original bytes.
+const JSONB_UNSAFE = /\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}/gi;
+const jsonbText = (row: unknown): string => {
+  const text = JSON.stringify(row);
+  return text.includes('\\u') ? text.replace(JSONB_UNSAFE, '\\ufffd') : text;
+};
+
+/** Stores bad-row records in `sluice.bad_rows`, keyed by where they were read (a repeat stores nothing). */
+export async function insertBadRows(db: Pick<Pool, 'query'>, stream: string, shardId: string, records: Pick<StreamRecord, 'sequenceNumber' | 'data' | 'arrivalMs'>[]): Promise<void> {
   const rows = records.map((r) => ({ seq: r.sequenceNumber, ...describeBadRow(r) }));
-  await pool.query(
+  // Nor does text take NUL: the searchable fields drop it too.
+  const text = (v: string | null) => (v !== null && v.includes('\u0000') ? v.replace(/\u0000/g, '\ufffd') : v);
+  await db.query(
     `INSERT INTO "sluice"."bad_rows" ("stream", "shard_id", "sequence_number", "received_at", "failure_tstamp", "type", "schema", "processor", "summary", "row")
      SELECT $1, $2, * FROM unnest($3::text[], $4::timestamp[], $5::timestamp[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
      ON CONFLICT DO NOTHING`,
@@ -74,11 +86,11 @@ async function insertBadRows(pool: Pool, stream: string, shardId: string, record
       rows.map((r) => r.seq),
       rows.map((r) => iso(r.receivedAt)),
       rows.map((r) => iso(r.failureTstamp)),
-      rows.map((r) => r.type),
-      rows.map((r) => r.schema),
-      rows.map((r) => r.processor),
-      rows.map((r) => r.summary),
-      rows.map((r) => JSON.stringify(r.row)),
+      rows.map((r) => text(r.type)),
+      rows.map((r) => text(r.schema)),
+      rows.map((r) => text(r.processor)),
+      rows.map((r) => text(r.summary)),
+      rows.map((r) => jsonbText(r.row)),
     ],
   );
 }

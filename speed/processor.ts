@@ -1,4 +1,5 @@
 import type { StreamRecord } from '../adapters/kinesis';
+import type { PoisonFailure } from './poison';
 
 // A speed-layer processor: what one shard consumer does with the records it reads.
 //
@@ -38,6 +39,13 @@ export interface ShardProcessor {
    * Without it: at that record, with no checkpoint before it.
    */
   rewindPoint?(stream: string, shardId: string, firstSequence: string): Promise<RewindPoint>;
+  /**
+   * Commits `record` as a bad row with the checkpoint (fenced like process) and returns that
+   * checkpoint: the record made process() throw for a reason tied to its content, on every one
+   * of `failure.attempts` attempts (speed/poison.ts). Only processors that commit every call
+   * offer it; without it a throwing record is retried as any failure is.
+   */
+  skipPoison?(record: StreamRecord, failure: PoisonFailure, ctx: ProcessorContext): Promise<string>;
 }
 
 export interface RewindPoint {

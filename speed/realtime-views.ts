@@ -5,6 +5,9 @@ import type { StreamRecord } from '../adapters/kinesis';
 import { qualified } from '../warehouse/sql';
 import { GRAIN_MS, floorTo, retireBefore, viewDelta, viewEventOf, type ViewEvent } from '../views/definitions';
 import { advanceCheckpointIn } from './checkpoints';
+import { badRowJson } from '../enrich/bad-rows';
+import { insertBadRows } from './bad-rows-sink';
+import { poisonBadRow } from './poison';
 import type { ShardProcessor } from './processor';
 
 // Realtime views: the increments of each batch of enriched records, committed in the same
@@ -14,6 +17,7 @@ import type { ShardProcessor } from './processor';
 // counted once.
 
 export const REALTIME_PROCESSOR = 'realtime-views';
+const REALTIME_VERSION = 'sluice-realtime-views-0.1.0';
 
 /** Parses enriched records into view events; lines that do not parse are returned apart. */
 export function viewEventsOfRecords(records: { data: Buffer }[]): { events: ViewEvent[]; unparsable: number } {
@@ -109,6 +113,15 @@ export function realtimeViewsProcessor(pool: Pool, hooks: RealtimeHooks = {}): S
         await applyViewDelta(client, await firstSightings(client, events));
       });
       return last;
+    },
+    async skipPoison(record, failure, ctx) {
+      // The bad row and the checkpoint in one fenced transaction: the record is counted once, as bad.
+      const row = poisonBadRow(record, ctx, failure, REALTIME_VERSION);
+      await inTransaction(pool, async (client) => {
+        await advanceCheckpointIn(client, { stream: ctx.stream, processor: name, shardId: ctx.shardId }, ctx.after, record.sequenceNumber);
+        await insertBadRows(client, ctx.stream, ctx.shardId, [{ sequenceNumber: record.sequenceNumber, arrivalMs: record.arrivalMs, data: Buffer.from(badRowJson(row)) }]);
+      });
+      return record.sequenceNumber;
     },
   };
 }

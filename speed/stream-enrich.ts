@@ -5,6 +5,7 @@ import { putRecords, type StreamRecord } from '../adapters/kinesis';
 import { badRowJson, cpFormatViolation, genericError, processorFor, type BadRow } from '../enrich/bad-rows';
 import { type Enricher, enrichPayloads } from '../enrich/enrich';
 import { getEnricher } from '../enrich/default-enricher';
+import { poisonBadRow } from './poison';
 import type { ShardProcessor } from './processor';
 
 // Stream enrich: raw CollectorPayload records → enriched TSV on the enriched stream, bad rows on
@@ -62,6 +63,12 @@ export function streamEnrichProcessor(client: KinesisClient, streams: { enriched
       await putAll(client, streams.enriched, good.map((line) => ({ data: Buffer.from(line), partitionKey: randomUUID() })));
       await putAll(client, streams.bad, bad.map((row) => ({ data: Buffer.from(badRowJson(row)), partitionKey: randomUUID() })));
       return records[records.length - 1].sequenceNumber;
+    },
+    async skipPoison(record, failure, ctx) {
+      // At least once, as every bad row of this processor: the bad stream, then the checkpoint.
+      const row = poisonBadRow(record, ctx, failure, ETL_VERSION);
+      await putAll(client, streams.bad, [{ data: Buffer.from(badRowJson(row)), partitionKey: randomUUID() }]);
+      return record.sequenceNumber;
     },
   };
 }

@@ -48,6 +48,7 @@ const speedWorker = await Worker.create({
     pollMs: config.speed.pollMs,
     flowPollMs: config.speed.flowPollMs,
     idlePollMs: config.speed.idlePollMs,
+    poisonAttempts: config.speed.poisonAttempts,
     budgetMs: config.speed.activityBudgetMs,
     maxRecords: config.speed.activityMaxRecords,
     metrics: speedMetrics(registry),

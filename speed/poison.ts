@@ -1,0 +1,99 @@
+import type { StreamRecord } from '../adapters/kinesis';
+import { genericError, processorFor, type BadRow } from '../enrich/bad-rows';
+import { truncateUtf8 } from '../codecs/bounded-json';
+
+// Poison records: a record that makes a processor throw for a reason tied to the record itself
+// would otherwise be retried forever and stall its shard. The consumer tells the two kinds of
+// failure apart (isRecordError), retries a record-tied failure record by record a bounded number
+// of times, and then hands the record to the processor's skipPoison, which commits it as a bad
+// row together with the checkpoint. Infrastructure failures (Kinesis, S3, PostgreSQL down) are
+// never skipped: they keep retrying with backoff.
+
+export interface PoisonFailure {
+  /** The last error, as `Name: message`. */
+  error: string;
+  attempts: number;
+  processor: string;
+}
+
+/** A failure a processor raises deliberately for one record's content (e.g. a value it cannot store). */
+export class RecordError extends Error {
+  override name = 'RecordError';
+}
+
+// PostgreSQL SQLSTATE classes raised by the data itself: 22 data exception (bad value, NUL in
+// jsonb, numeric overflow), 23 integrity constraint, 54 program limit (jsonb too deep or large).
+const DATA_SQLSTATE = /^(22|23|54)[0-9A-Z]{3}$/;
+
+/**
+ * True when the error comes from a record's content, not from the infrastructure. Only errors
+ * that data can cause count: JavaScript's own errors for impossible values (RangeError for a
+ * stack overflow, TypeError, SyntaxError, URIError), a RecordError, and PostgreSQL's data
+ * classes. Anything else (network, service, a plain Error from an adapter) is infrastructure.
+ */
+export function isRecordError(err: unknown): boolean {
+  if (err instanceof RangeError || err instanceof TypeError || err instanceof SyntaxError || err instanceof URIError) {
+    // Node reports sockets and the AWS SDK some client failures as TypeErrors with a code
+    // (e.g. fetch failed, ERR_INVALID_URL): those are not the record's fault.
+    return (err as { code?: unknown }).code === undefined && !(err as { cause?: unknown }).cause && !('$metadata' in err);
+  }
+  if (err instanceof RecordError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && DATA_SQLSTATE.test(code) && typeof (err as { severity?: unknown }).severity === 'string';
+}
+
+export const describeError = (err: unknown): string =>
+  err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 2_000) : String(err).slice(0, 2_000);
+
+/**
+ * The bad row of a skipped record: Snowplow's generic_error, the record's bytes as the payload
+ * (UTF-8 when they are text, else base64; cut to fit the bad-row bound), and where it was read.
+ */
+export function poisonBadRow(record: StreamRecord, where: { stream: string; shardId: string }, failure: PoisonFailure, version: string, at = Date.now()): BadRow {
+  const text = record.data.toString('utf8');
+  const isText = Buffer.from(text, 'utf8').equals(record.data);
+  const payload = truncateUtf8(isText ? text : `base64:${record.data.toString('base64')}`, 500_000);
+  return genericError(processorFor(version), at, payload, [
+    `${failure.processor} gave up on record ${record.sequenceNumber} of ${where.stream}/${where.shardId} after ${failure.attempts} attempts: ${failure.error}`,
+  ]);
+}
+
+export interface IsolationSteps {
+  /** Processes records after a checkpoint; returns the committed checkpoint. */
+  run(records: StreamRecord[], after: string | undefined): Promise<string | undefined>;
+  /** Commits one record as bad, with the checkpoint; returns it. */
+  skip(record: StreamRecord, failure: PoisonFailure, after: string | undefined): Promise<string>;
+  onPoison?(record: StreamRecord, failure: PoisonFailure): void;
+}
+
+/**
+ * After a batch failed with a record error: the records one at a time, each retried up to
+ * `maxAttempts` times while it fails with a record error, then skipped as bad. Returns the last
+ * checkpoint committed. Any other error ends the isolation and propagates (what was committed
+ * so far stays committed, so the retry continues after it).
+ */
+export async function isolatePoison(records: StreamRecord[], after: string | undefined, steps: IsolationSteps, opts: { maxAttempts: number; processor: string }): Promise<string | undefined> {
+  let checkpoint = after;
+  for (const record of records) {
+    let lastError: unknown;
+    let attempts = 0;
+    let committed: string | undefined;
+    while (committed === undefined && attempts < opts.maxAttempts) {
+      attempts += 1;
+      try {
+        committed = await steps.run([record], checkpoint);
+        if (committed === undefined) throw new Error(`${opts.processor} did not commit record ${record.sequenceNumber}: it cannot isolate poison records`);
+      } catch (err) {
+        if (!isRecordError(err)) throw err;
+        lastError = err;
+      }
+    }
+    if (committed === undefined) {
+      const failure: PoisonFailure = { error: describeError(lastError), attempts, processor: opts.processor };
+      committed = await steps.skip(record, failure, checkpoint);
+      steps.onPoison?.(record, failure);
+    }
+    checkpoint = committed;
+  }
+  return checkpoint;
+}
