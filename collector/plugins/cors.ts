@@ -17,8 +17,11 @@ export function allowedOrigin(req: FastifyRequest): string {
   const origin = req.headers.origin;
   if (!origin) return '*';
   const first = origin.split(' ')[0];
-  return first && first !== 'null' ? first : '*';
+  // Only a value a header can carry is echoed (a control character would make the reply throw).
+  return first && first !== 'null' && HEADER_SAFE.test(first) ? first : '*';
 }
+
+const HEADER_SAFE = /^[\x21-\x7e]{1,2048}$/;
 
 export const corsPlugin: FastifyPluginAsync<{ opts: CollectorOptions }> = shared(async (app, { opts }) => {
   app.options('/*', async (req, reply) => {
