@@ -11,10 +11,12 @@ import { KinesisSink } from './sink';
 // (size-violation bad rows to the bad stream). SIGTERM/SIGINT: stop accepting, flush, exit.
 
 let config;
+let opts;
 try {
   config = loadConfig();
+  opts = collectorOptions(config);
 } catch (err) {
-  // Config validation at start: the message names the key and its environment variable.
+  // Config validation at start (and the access policy): the message names the key and its environment variable.
   process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
   process.exit(2);
 }
@@ -27,7 +29,6 @@ const sinks = {
   good: new KinesisSink(kinesis, sinkOptions(config, config.kinesis.streams.raw), log, metrics.sinkHooks('good')),
   bad: new KinesisSink(kinesis, sinkOptions(config, config.kinesis.streams.bad), log, metrics.sinkHooks('bad')),
 };
-const opts = collectorOptions(config);
 const app = buildCollectorApp({ sinks, metrics }, opts, log);
 
 let stopping = false;

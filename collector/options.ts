@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { SluiceConfig } from '../config';
+import { serviceToken } from '../observability/access';
 import type { SinkOptions } from './sink';
 
 // Everything the collector's HTTP side needs, derived once from the config (pure after start).
@@ -35,6 +36,8 @@ export interface CollectorOptions {
   crossDomain?: { domains: string[]; secure: boolean };
   partitionKey: 'random' | 'ip';
   maxRecordBytes: number;
+  /** Guards /sink-health and /metrics; undefined on loopback without one (observability/access.ts). */
+  token?: string;
 }
 
 function packageVersion(): string {
@@ -78,6 +81,8 @@ export function collectorOptions(config: SluiceConfig): CollectorOptions {
     crossDomain: c.crossDomain.enabled ? { domains: c.crossDomain.domains, secure: c.crossDomain.secure } : undefined,
     partitionKey: c.sink.partitionKey,
     maxRecordBytes: c.sink.maxRecordBytes,
+    // Throws (the collector refuses to start) off loopback without a token.
+    token: serviceToken(config, 'collector'),
   };
 }
 

@@ -81,6 +81,12 @@ export function redactConfig(config: SluiceConfig): SluiceConfig {
   const copy = structuredClone(config);
   copy.aws.secretAccessKey = copy.aws.secretAccessKey ? '***' : '';
   copy.warehouse.postgresUrl = copy.warehouse.postgresUrl.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+  // The key id names which key is in use (as the AWS CLI shows it); the rest of it stays out of logs.
+  copy.aws.accessKeyId = copy.aws.accessKeyId.length > 4 ? `***${copy.aws.accessKeyId.slice(-4)}` : copy.aws.accessKeyId;
   if (copy.serving.token) copy.serving.token = '***';
+  if (copy.workers.token) copy.workers.token = '***';
+  if (copy.collector.token) copy.collector.token = '***';
+  if (copy.auth.token) copy.auth.token = '***';
+  if (copy.temporal.apiKey) copy.temporal.apiKey = '***';
   return copy;
 }

@@ -6,7 +6,12 @@ export function makeLogger(name: string, level = process.env.SLUICE_LOG__LEVEL ?
     name,
     level,
     redact: {
-      paths: ['*.secretAccessKey', '*.password', '*.token', '*.postgresUrl', 'headers.cookie', 'headers.authorization'],
+      paths: [
+        '*.secretAccessKey', '*.password', '*.token', '*.apiKey', '*.postgresUrl', 'headers.cookie', 'headers.authorization',
+        // One level deeper too: a config section or a request logged under a key of its own (a logged
+        // config's postgresUrl keeps its host: redactConfig blanks only the password).
+        '*.*.secretAccessKey', '*.*.password', '*.*.token', '*.*.apiKey', '*.headers.cookie', '*.headers.authorization',
+      ],
       censor: '***',
     },
   });

@@ -1,11 +1,21 @@
 import { makePool } from '../adapters/postgres';
-import { loadConfig } from '../config';
+import { ConfigError, loadConfig, type SluiceConfig } from '../config';
+import { serviceToken } from '../observability/access';
 import { makeLogger } from '../observability/logger';
 import { streamsStatus } from '../cli/streams';
 import { connectTemporal } from '../workers/wiring';
 import { buildServingApp } from './app';
 
-const config = loadConfig();
+let config: SluiceConfig;
+let token: string | undefined;
+try {
+  config = loadConfig();
+  // Off loopback without a token the API refuses to start: views and bad rows hold personal data.
+  token = serviceToken(config, 'serving');
+} catch (err) {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
+  process.exit(2);
+}
 const log = makeLogger('serving', config.log.level);
 const pool = makePool(config);
 // Shard status comes from the shard workflows' queries; the API answers 503 on /v1/streams while
@@ -15,7 +25,8 @@ const temporal = await connectTemporal(config).catch((err: Error) => {
   return undefined;
 });
 const app = buildServingApp(pool, log, {
-  token: config.serving.token,
+  host: config.serving.host,
+  token,
   streamStatus: temporal ? () => streamsStatus(temporal.client, config) : undefined,
 });
 

@@ -7,6 +7,7 @@ import { ensureStream } from '../adapters/kinesis';
 import { ensureBucket } from '../adapters/object-store';
 import { migrateWarehouse } from '../adapters/postgres';
 import type { SluiceConfig } from '../config';
+import { serviceToken } from '../observability/access';
 import type { Logger } from '../observability/logger';
 import { workflowIds } from '../temporal.config';
 import { connectTemporal, speedTopology } from '../workers/wiring';
@@ -95,6 +96,8 @@ export class Stack {
   async startInfrastructure(): Promise<void> {
     const c = this.config;
     fs.mkdirSync(c.dataDir, { recursive: true });
+    // A service bound off loopback without a token refuses to start: say so before starting anything.
+    for (const service of ['collector', 'serving', 'workers'] as const) serviceToken(c, service);
     await this.checkPorts();
     const standins: ProcessSpec[] = [];
     if (c.temporal.mode === 'local') standins.push(temporalSpec(c));

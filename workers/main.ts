@@ -1,21 +1,31 @@
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel } from '@temporalio/worker';
-import Fastify from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createBatchActivities, type BatchDeps } from '../activities/batch';
 import { createReprocessActivities } from '../activities/reprocess';
 import { createSpeedActivities } from '../activities/speed';
-import { loadConfig, redactConfig } from '../config';
+import { ConfigError, loadConfig, redactConfig, type SluiceConfig } from '../config';
+import { serviceToken } from '../observability/access';
 import { makeLogger } from '../observability/logger';
-import { fastifyLogging } from '../observability/fastify';
 import { speedHeartbeatThrottle } from '../temporal.config';
+import { buildWorkerHealthApp } from './health-app';
 import { speedMetrics } from './speed-metrics';
+import { temporalConnectionOptions } from './temporal-connection';
 import { makeWarehouseLoader } from '../warehouse/make-loader';
 import { connectTemporal, makeAdapters, makeEngine, makeSchemaLookup, speedStartPosition } from './wiring';
 
 // The Temporal worker process: the speed and batch task queues, sharing one workflow bundle.
 
-const config = loadConfig();
+let config: SluiceConfig;
+let metricsToken: string | undefined;
+try {
+  config = loadConfig();
+  // Off loopback without a token the workers refuse to start: /metrics names streams and shards.
+  metricsToken = serviceToken(config, 'workers');
+} catch (err) {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
+  process.exit(2);
+}
 const log = makeLogger('worker', config.log.level);
 log.info({ config: redactConfig(config) }, 'configuration loaded');
 Runtime.install({
@@ -25,7 +35,7 @@ Runtime.install({
 const adapters = makeAdapters(config);
 const engine = makeEngine(config);
 const { client } = await connectTemporal(config);
-const connection = await NativeConnection.connect({ address: config.temporal.address });
+const connection = await NativeConnection.connect(temporalConnectionOptions(config));
 const workflowBundle = await bundleWorkflowCode({
   workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
   logger: new DefaultLogger('WARN'),
@@ -76,12 +86,7 @@ const batchWorker = await Worker.create({
   maxConcurrentActivityTaskExecutions: 4,
 });
 
-const health = Fastify(fastifyLogging(log));
-health.get('/health', async (_req, reply) => {
-  const ok = speedWorker.getState() === 'RUNNING' && batchWorker.getState() === 'RUNNING';
-  return reply.code(ok ? 200 : 503).send({ speed: speedWorker.getState(), batch: batchWorker.getState() });
-});
-health.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+const health = buildWorkerHealthApp(log, registry, () => ({ speed: speedWorker.getState(), batch: batchWorker.getState() }), metricsToken);
 await health.listen({ host: config.workers.host, port: config.workers.port });
 
 const shutdown = () => {

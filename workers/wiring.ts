@@ -13,6 +13,7 @@ import type { SchemaLookup } from '../warehouse/iglu';
 import type { BatchEngine } from '../engine/engine';
 import type { ConfiguredStart } from '../activities/speed';
 import { pgCheckpointStore, withDurableCheckpoint } from '../speed/checkpoints';
+import { temporalConnectionOptions } from './temporal-connection';
 import type { ShardProcessor } from '../speed/processor';
 import { enrichedSinkProcessor, rawSinkProcessor } from '../speed/raw-sink';
 import { realtimeViewsProcessor } from '../speed/realtime-views';
@@ -21,7 +22,8 @@ import { streamEnrichProcessor } from '../speed/stream-enrich';
 // Builds the adapters from config: the only place that decides local stand-in vs AWS.
 
 export async function connectTemporal(config: SluiceConfig): Promise<{ connection: Connection; client: Client }> {
-  const connection = await Connection.connect({ address: config.temporal.address });
+  // TLS / mTLS and API keys from temporal.tls.* and temporal.apiKey (docs/operations-security.md).
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   return { connection, client: new Client({ connection, namespace: config.temporal.namespace }) };
 }
 

@@ -1,10 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { requireToken } from '../../observability/access';
 import type { Sinks } from '../ingest';
 import type { CollectorMetrics } from '../metrics';
 import type { CollectorOptions } from '../options';
 
 // Operations routes: liveness, sink health (503, with the reasons, while a sink cannot write or
 // its buffer is full), Prometheus metrics, robots.txt and the optional Flash crossdomain.xml.
+// /sink-health and /metrics are behind collector.token (or auth.token) when one is set; the rest is
+// public, like the tracking routes.
 
 export const healthRoutes: FastifyPluginAsync<{ opts: CollectorOptions; sinks: Sinks; metrics: CollectorMetrics }> = async (
   app,
@@ -12,15 +15,18 @@ export const healthRoutes: FastifyPluginAsync<{ opts: CollectorOptions; sinks: S
 ) => {
   app.get('/health', async (_req, reply) => reply.type('text/plain').send('OK'));
 
-  app.get('/sink-health', async (_req, reply) => {
-    const good = sinks.good.stats();
-    const bad = sinks.bad.stats();
-    const healthy = good.healthy && bad.healthy;
-    const reasons = [['good', good] as const, ['bad', bad] as const].filter(([, s]) => s.reason).map(([label, s]) => `${label} stream ${s.stream}: ${s.reason}`);
-    return reply.code(healthy ? 200 : 503).send({ healthy, reasons, sinks: { good, bad } });
-  });
+  app.register(async (ops) => {
+    await requireToken(ops, opts.token);
+    ops.get('/sink-health', async (_req, reply) => {
+      const good = sinks.good.stats();
+      const bad = sinks.bad.stats();
+      const healthy = good.healthy && bad.healthy;
+      const reasons = [['good', good] as const, ['bad', bad] as const].filter(([, s]) => s.reason).map(([label, s]) => `${label} stream ${s.stream}: ${s.reason}`);
+      return reply.code(healthy ? 200 : 503).send({ healthy, reasons, sinks: { good, bad } });
+    });
 
-  app.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+    ops.get('/metrics', async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  });
 
   app.get('/robots.txt', async (_req, reply) => reply.type('text/plain').send('User-agent: *\nDisallow: /'));
 

@@ -6,8 +6,8 @@ import { buildServingApp } from '../../serving/app';
 // Auth and input validation answer before any query, so no database is needed here; the merged
 // answer itself is covered end to end in tests/e2e.
 const pool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none' });
-const app = buildServingApp(pool, makeLogger('test', 'silent'), { token: 's3cret-token' });
-const auth = { authorization: 'Bearer s3cret-token' };
+const app = buildServingApp(pool, makeLogger('test', 'silent'), { token: 's3cret-token-0123456789' });
+const auth = { authorization: 'Bearer s3cret-token-0123456789' };
 
 afterAll(async () => {
   await app.close();
@@ -20,7 +20,7 @@ describe('serving API', () => {
     expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
     const q = '/v1/counts/minutes?from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z';
     expect((await app.inject({ url: q })).statusCode).toBe(401);
-    expect((await app.inject({ url: q, headers: { authorization: 'Bearer s3cret-tokeN' } })).statusCode).toBe(401);
+    expect((await app.inject({ url: q, headers: { authorization: 'Bearer s3cret-token-012345678X' } })).statusCode).toBe(401);
     expect((await app.inject({ url: q, headers: { authorization: 'Bearer s3cret' } })).statusCode).toBe(401);
     expect((await app.inject({ url: '/metrics', headers: auth })).statusCode).toBe(200);
   });
