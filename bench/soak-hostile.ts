@@ -165,7 +165,9 @@ export class HostileSender {
       await res.arrayBuffer();
       status = String(res.status);
     } catch (err) {
-      status = `no answer (${(err as Error).name})`;
+      // fetch wraps socket errors in a TypeError; the cause says which (UND_ERR_SOCKET, ECONNRESET, …).
+      const cause = (err as { cause?: { code?: string } }).cause;
+      status = `no answer (${cause?.code ?? (err as Error).name})`;
     }
     const counts = this.tally.get(cls)!;
     counts.set(status, (counts.get(status) ?? 0) + 1);
