@@ -2,6 +2,7 @@
 // referer-parser database (Snowplow's referers JSON) and the configured internal domains, with
 // the lookup order of Snowplow's scala-referer-parser. Lookups are cached per host and path.
 import fs from 'node:fs';
+import { MEMO_MAX_KEY_LENGTH } from '../cache';
 import { toTsvSafe } from '../event/conversions';
 import type { UriParts } from '../event/url';
 
@@ -62,6 +63,7 @@ export class RefererParserEnrichment {
         if (l) { found = l; break outer; }
       }
     }
+    if (key.length > MEMO_MAX_KEY_LENGTH) return found; // bounded in entries, not bytes: long keys are not kept
     if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(key, found);
     return found;

@@ -1,5 +1,6 @@
 // User-agent parsing (ua_parser_config) with ua-parser-js, emitted as Snowplow's derived context
 // iglu:com.snowplowanalytics.snowplow/ua_parser_context/jsonschema/1-0-0. Parses are cached.
+import { MEMO_MAX_KEY_LENGTH } from '../cache';
 import { UAParser } from 'ua-parser-js';
 import type { DerivedContext } from './types';
 
@@ -46,6 +47,7 @@ export class UaParserEnrichment {
     let hit = this.cache.get(ua);
     if (hit) return hit;
     hit = { schema: UA_PARSER_CONTEXT, data: uaParserContext(ua) };
+    if (ua.length > MEMO_MAX_KEY_LENGTH) return hit; // not kept: the memo is bounded in entries, not bytes
     if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(ua, hit);
     return hit;

@@ -1,5 +1,6 @@
 // Iglu schema keys and criteria: `iglu:vendor/name/format/MODEL-REVISION-ADDITION` (SchemaVer) and
 // `iglu:vendor/name/format/1-*-*`. Parse errors use Iglu's codes so they can go into bad rows as is.
+import { MEMO_MAX_KEY_LENGTH } from '../cache';
 
 export interface SchemaVer { model: number; revision: number; addition: number }
 export interface SchemaKey { vendor: string; name: string; format: string; version: SchemaVer }
@@ -24,6 +25,7 @@ export function parseSchemaUri(uri: unknown): SchemaKey | 'INVALID_IGLUURI' | 'I
   const hit = parsedUris.get(uri);
   if (hit !== undefined) return hit;
   const r = parseSchemaUriUncached(uri);
+  if (uri.length > MEMO_MAX_KEY_LENGTH) return r; // bounded in entries, not bytes: long keys are not kept
   if (parsedUris.size >= 10_000) parsedUris.delete(parsedUris.keys().next().value as string);
   parsedUris.set(uri, r);
   return r;
