@@ -78,15 +78,20 @@ export function serviceToken(config: SluiceConfig, service: GuardedService): str
  */
 export async function requireToken(scope: FastifyInstance, token: string | undefined): Promise<void> {
   if (!token) return;
-  scope.addHook('onSend', async (_req, reply, payload) => {
-    if (reply.statusCode === 401) reply.header('www-authenticate', 'Bearer realm="sluice"');
+  scope.addHook('onSend', async (req, reply, payload) => {
+    if (reply.statusCode === 401) {
+      reply.header('www-authenticate', 'Bearer realm="sluice"');
+      // One line per refused request: the route, never the header's value nor the client's IP.
+      req.log.warn({ method: req.method, route: req.routeOptions.url }, 'unauthorized: no valid bearer token');
+    }
     return payload;
   });
   await scope.register(bearerAuth, {
     keys: [token],
     addHook: 'onRequest',
     errorResponse: () => ({ error: 'unauthorized' }),
-    // One line per refused request, without the header's value.
+    // The plugin logs only through loggers with own-property methods (pino's are inherited), so the
+    // line above is the one; were it to log, it would be at this level.
     verifyErrorLogLevel: 'warn',
   });
 }
