@@ -149,7 +149,7 @@ export function renderTable(r: SoakResult): string {
 
   const esc = (t: string) => t.replace(/\|/g, '\\|');
   return [
-    `Soak: ${s.minutes} min at ${n(s.rate)} events/s from ${s.trackers} node trackers, ${(s.hostileShare * 100).toFixed(1)}% hostile requests, a fault every ${(s.faultEveryS / 3).toFixed(0)} s (each kind every ${s.faultEveryS} s, kinesalite down ${s.outageS} s; ${new Date().toISOString().slice(0, 10)})`,
+    `Soak: ${s.minutes} min at ${n(s.rate)} events/s from ${s.trackers} node trackers, ${(s.hostileShare * 100).toFixed(1)}% hostile requests, ${s.faultEveryS > 0 ? `a fault every ${(s.faultEveryS / 3).toFixed(0)} s (each kind every ${s.faultEveryS} s, kinesalite down ${s.outageS} s)` : 'no faults'} (${new Date().toISOString().slice(0, 10)})`,
     '',
     '| measure | value | verdict |',
     '| --- | --- | --- |',
