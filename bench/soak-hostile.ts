@@ -172,7 +172,11 @@ export class HostileSender {
     const counts = this.tally.get(cls)!;
     counts.set(status, (counts.get(status) ?? 0) + 1);
     const code = Number(status);
-    if (!Number.isFinite(code) || (code >= 500 && code !== 503)) this.unexpected.push({ cls, status, at: new Date().toISOString() });
+    // A body over the limit is answered 413 as soon as its headers say so, and the connection is
+    // closed: a client still uploading may see the reset before it reads the answer. That is
+    // HTTP's way (RFC 9112, 9.6), not a request the collector failed to handle.
+    const resetOverLimit = cls === 'body-over-limit' && /ECONNRESET|EPIPE|UND_ERR_SOCKET/.test(status);
+    if (!resetOverLimit && (!Number.isFinite(code) || (code >= 500 && code !== 503))) this.unexpected.push({ cls, status, at: new Date().toISOString() });
   }
 
   /** Waits for every request still in flight. */
