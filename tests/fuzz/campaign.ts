@@ -1,7 +1,8 @@
 // The long fuzz campaign: `npm run fuzz -- --minutes 10 [--seed N] [--only text]`. Runs every
 // property in rounds, each round with a new seed, until the time is up; prints a progress line on
 // stderr every few seconds and, at the end, a table of cases, invariant checks and failures
-// (with the seed and path that replay each one). Exits 1 on any failure.
+// (with the seed and path that replay each one). Exits 1 on any failure. Ctrl-C stops after the
+// current run (a second Ctrl-C quits at once).
 import { ALL_PROPERTIES } from './properties';
 import { type FuzzOutcome, liveCases, runFuzzProperty } from './runner';
 
@@ -29,13 +30,22 @@ async function main(): Promise<number> {
     const total = [...liveCases.values()].reduce((a, b) => a + b, 0);
     const failures = [...rows.values()].reduce((n, r) => n + r.failures.length, 0);
     const per = props.map((p) => `${p.name.split(':')[0]}/${p.name.split(' ').slice(1, 2)}=${liveCases.get(p.name) ?? 0}`).join(' ');
-    console.error(`[${Math.round((Date.now() - started) / 1000)}s] ${total} cases, ${failures} failures | ${per}`);
+    console.error(`[${Math.round((Date.now() - started) / 1000)}s] ${total} cases (shrinking included), ${failures} failures | ${per}`);
   }, 5_000);
+  // Ctrl-C (or SIGTERM) ends the campaign after the current run, so its stand-ins are torn down.
+  let stopping = false;
+  const stop = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    console.error('stopping after the current run (again to quit now)');
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   let round = 0;
   try {
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !stopping) {
       for (const p of props) {
-        if (Date.now() >= deadline) break;
+        if (Date.now() >= deadline || stopping) break;
         const s = (seed + round * 7_919 + props.indexOf(p)) | 0;
         // A third of a property's npm-test count per round: short runs, many seeds.
         const outcome = await runFuzzProperty(p, { seed: s, numRuns: Math.max(10, Math.ceil(p.runs / 3)) });

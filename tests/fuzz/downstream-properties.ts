@@ -123,7 +123,8 @@ export const shredProperty: FuzzProperty<string[], void> = {
   runs: 150,
   arbitrary: fc.array(fc.tuple(anyPayload, fc.option(lineDamage, { nil: undefined }), fc.boolean()), { minLength: 1, maxLength: 6 })
     .map((xs) => xs.flatMap(([fp, d, twice]) => {
-      const lines = enrichedOf(fp).lines.map((l) => (d ? applyDamage(l, d) : l)).filter((l) => !/[\n\r]/.test(l));
+      // A part file holds one line per event: a damaged line cannot hold a line break, and an empty line is no line (partLines skips it).
+      const lines = enrichedOf(fp).lines.map((l) => (d ? applyDamage(l, d) : l)).filter((l) => l.length > 0 && !/[\n\r]/.test(l));
       return twice ? [...lines, ...lines] : lines; // the same event twice: a natural duplicate
     })),
   async setup() {},
