@@ -5,6 +5,7 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { type BadRow, MAX_BAD_ROW_BYTES, badRowJson } from '../../enrich/bad-rows';
+import { ENRICHED_FIELDS } from '../../codecs/enriched-tsv';
 import type { EnrichResult } from '../../enrich/enrich';
 import { TP2 } from './tracker-arbitraries';
 
@@ -146,13 +147,16 @@ export function expectedEvents(p: { path?: string; body?: string; querystring?: 
   return 1;
 }
 
+const EVENT_FIELD = ENRICHED_FIELDS.indexOf('event');
+
 /**
  * Good + bad covers every input event: either one payload-level bad row and nothing else, or
  * exactly one outcome per event (a pii_transformation event is an extra good line of its parent).
  */
 export function checkAccounting(where: string, expected: number | null, r: EnrichResult, keptEvents: boolean): { perEvent: number; payloadLevel: boolean } {
   must(r.pending === undefined, 'accounting-pending', () => `${where}: result still pending ${short(r.pending)}`);
-  const pii = keptEvents ? r.good.filter((e) => e.event === 'pii_transformation').length : 0;
+  // Read from the lines, so the stream path (no event objects) is counted the same way.
+  const pii = r.lines.filter((l) => l.split('\t', EVENT_FIELD + 1)[EVENT_FIELD] === 'pii_transformation').length;
   const goodLines = r.lines.length - pii;
   must(!keptEvents || r.good.length === r.lines.length, 'accounting-lines', () => `${where}: ${r.good.length} good events but ${r.lines.length} lines`);
   const payloadLevel = r.lines.length === 0 && r.bad.length === 1;
