@@ -18,10 +18,13 @@ import { connectTemporal, makeAdapters, makeEngine, makeSchemaLookup, speedStart
 
 let config: SluiceConfig;
 let metricsToken: string | undefined;
+let temporalOptions: ReturnType<typeof temporalConnectionOptions>;
 try {
   config = loadConfig();
   // Off loopback without a token the workers refuse to start: /metrics names streams and shards.
   metricsToken = serviceToken(config, 'workers');
+  // Certificate and API key files are read here, so a missing one is a clean start-up error.
+  temporalOptions = temporalConnectionOptions(config);
 } catch (err) {
   process.stderr.write(`${err instanceof ConfigError ? err.message : String(err)}\n`);
   process.exit(2);
@@ -35,7 +38,7 @@ Runtime.install({
 const adapters = makeAdapters(config);
 const engine = makeEngine(config);
 const { client } = await connectTemporal(config);
-const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+const connection = await NativeConnection.connect(temporalOptions);
 const workflowBundle = await bundleWorkflowCode({
   workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
   logger: new DefaultLogger('WARN'),
