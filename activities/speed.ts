@@ -279,6 +279,10 @@ export function createSpeedActivities(deps: SpeedDeps) {
           return isolatePoison(records, after, {
             run: (one, at) => processor.process(one, { ...where, after: at }, {}),
             skip: (record, failure, at) => processor.skipPoison!(record, failure, { ...where, after: at }),
+            onCommitted: (at) => {
+              checkpoint = at; // what progress() reports while isolating
+              ctx.heartbeat(progress());
+            },
             onPoison: (record, failure) => {
               deps.metrics?.failed(labels, 'poison-record');
               ctx.log.error('poison record skipped as a bad row', { shard: input.shardId, sequenceNumber: record.sequenceNumber, attempts: failure.attempts, error: failure.error });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ENRICHED_FIELD_COUNT, ENRICHED_FIELDS, parseEnrichedTsv, parseTstamp } from '../codecs/enriched-tsv';
-import { describeError, isRecordError } from '../speed/poison';
+import { describeError, isRecordError, MAX_SKIPPED_IN_A_ROW } from '../speed/poison';
 import type { ObjectStore } from '../adapters/object-store';
 import { parseSchemaUri, type SchemaKey, versionString } from '../warehouse/iglu';
 import { SchemaModelError, shredModel, type ShredModel } from '../warehouse/shred-model';
@@ -187,6 +187,8 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
   const byType = new Map<string, string[]>();
   let minTstamp: number | undefined;
   let maxTstamp: number | undefined;
+  let unhandled = 0;
+  let firstUnhandled = '';
   for (const { item: line, eventId, originalEventId } of kept) {
     try {
       const fields = line.split('\t');
@@ -232,12 +234,17 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
       if (maxTstamp === undefined || ts > maxTstamp) maxTstamp = ts;
     } catch (err) {
       // One line never fails the task: what its content makes throw (nothing is pushed before the
-      // last check) is its bad row. The object store or a schema lookup failing is not the line's.
+      // last check) is its bad row. The object store or a schema lookup failing is not the line's,
+      // nor is every line of the task failing (a bug, below).
       if (!isRecordError(err)) throw err;
+      if (unhandled++ === 0) firstUnhandled = describeError(err);
       bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: [{ type: 'UnhandledRowDecodingError', message: describeError(err) }] }));
     }
   }
 
+  if (unhandled > MAX_SKIPPED_IN_A_ROW && unhandled === kept.length) {
+    throw new Error(`shred-reduce of bucket ${bucket}: all ${unhandled} lines failed alike, so the code is at fault, not the data: ${firstUnhandled}`);
+  }
   const part = partName(bucket, TEXT_PART_EXTENSION);
   const written = new Set<string>();
   const writes: Promise<void>[] = [

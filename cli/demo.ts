@@ -40,7 +40,7 @@ export async function runDemo(config: SluiceConfig, log: Logger, eventsPerWave =
     const to = floorMinute(sentAt) + MINUTE_MS;
     say('waiting for the speed layer (stream enrich → realtime views, raw S3 sink)…');
     const speed = await waitFor('the realtime views', async () => {
-      const m = await fetchMergedCounts(urls.serving, from, to);
+      const m = await fetchMergedCounts(urls.serving, from, to, config.serving.token ?? config.auth.token);
       return m.totals.all >= total ? m : undefined;
     });
     say(`  realtime views hold ${speed.totals.realtime} events`);
@@ -52,7 +52,7 @@ export async function runDemo(config: SluiceConfig, log: Logger, eventsPerWave =
     const { result, link } = await runBatch(client, config, undefined, (l) => say(`  ${l}`));
     await connection.close();
 
-    const answer = await fetchMergedCounts(urls.serving, from, to);
+    const answer = await fetchMergedCounts(urls.serving, from, to, config.serving.token ?? config.auth.token);
     say('');
     say(`merged per-minute counts (watermark ${answer.watermark ?? 'none'}):`);
     for (const p of answer.points) say(`  ${p.minute}  ${String(p.count).padStart(6)}  ${p.source}`);

@@ -24,9 +24,10 @@ export interface MergedAnswer {
 }
 
 /** The serving API's merged per-minute counts for [from, to); throws on any non-2xx answer. */
-export async function fetchMergedCounts(servingUrl: string, from: number, to: number): Promise<MergedAnswer> {
+export async function fetchMergedCounts(servingUrl: string, from: number, to: number, token?: string): Promise<MergedAnswer> {
   const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(to).toISOString() });
-  const res = await fetch(`${servingUrl}/v1/counts/minutes?${q}`);
+  // The serving API's token, when one is configured (it is required off loopback).
+  const res = await fetch(`${servingUrl}/v1/counts/minutes?${q}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   if (!res.ok) throw new Error(`serving API answered ${res.status}`);
   return (await res.json()) as MergedAnswer;
 }

@@ -34,7 +34,7 @@ export type BoundedJson = { ok: true; value: unknown } | { ok: false; error: str
 
 /** UTF-8 size of a string, counted only when its length could put it over `max`. */
 function overBytes(text: string, max: number): number | null {
-  if (text.length > max) return text.length; // UTF-16 units never outnumber UTF-8 bytes
+  if (text.length > max) return Buffer.byteLength(text, 'utf8'); // over either way: count for the message
   if (text.length * 3 <= max) return null;
   const bytes = Buffer.byteLength(text, 'utf8');
   return bytes > max ? bytes : null;

@@ -7,6 +7,7 @@ export function makeLogger(name: string, level = process.env.SLUICE_LOG__LEVEL ?
     level,
     redact: {
       paths: [
+        'secretAccessKey', 'password', 'token', 'apiKey', 'postgresUrl',
         '*.secretAccessKey', '*.password', '*.token', '*.apiKey', '*.postgresUrl', 'headers.cookie', 'headers.authorization',
         // One level deeper too: a config section or a request logged under a key of its own (a logged
         // config's postgresUrl keeps its host: redactConfig blanks only the password).

@@ -1,6 +1,7 @@
 import type { Pool } from '../adapters/postgres';
 import { currentJsonLimits, parseJsonBounded } from '../codecs/bounded-json';
 import { MAX_BAD_ROW_BYTES } from '../enrich/bad-rows';
+import { describeError, isRecordError } from './poison';
 import type { StreamRecord } from '../adapters/kinesis';
 import type { ObjectStore } from '../adapters/object-store';
 import { fileSinkProcessor, type FileSinkFormat } from './file-sink';
@@ -62,20 +63,21 @@ export function describeBadRow(record: Pick<StreamRecord, 'data' | 'arrivalMs'>)
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-// jsonb refuses the NUL character (`\u0000` in JSON text, SQLSTATE 22P05) and lone surrogate
-// escapes (22P02), both of which JSON.stringify writes for strings that hold them: the searchable
-// copy holds U+FFFD instead; the files under bad/in/ keep the original bytes.
-const JSONB_UNSAFE = /\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}/gi;
-const jsonbText = (row: unknown): string => {
-  const text = JSON.stringify(row);
-  return text.includes('\\u') ? text.replace(JSONB_UNSAFE, '\\ufffd') : text;
+// jsonb refuses the NUL character and lone surrogates (SQLSTATE 22P05, 22P02), and text refuses
+// NUL: the searchable copy holds U+FFFD instead, string by string (the files under bad/in/ keep
+// the original bytes). A row PostgreSQL still refuses (a key holding them) is stored as
+// `unstorable` with its bytes in base64, so one record can never stall the sink.
+const wellFormed = (v: string): string => {
+  const w = (v as string & { isWellFormed(): boolean; toWellFormed(): string }).isWellFormed() ? v : (v as string & { toWellFormed(): string }).toWellFormed();
+  return w.includes('\u0000') ? w.replace(/\u0000/g, '\ufffd') : w;
 };
+const jsonbText = (row: unknown): string => JSON.stringify(row, (_k, v: unknown) => (typeof v === 'string' ? wellFormed(v) : v));
+const text = (v: string | null): string | null => (v === null ? v : wellFormed(v));
 
-/** Stores bad-row records in `sluice.bad_rows`, keyed by where they were read (a repeat stores nothing). */
-export async function insertBadRows(db: Pick<Pool, 'query'>, stream: string, shardId: string, records: Pick<StreamRecord, 'sequenceNumber' | 'data' | 'arrivalMs'>[]): Promise<void> {
-  const rows = records.map((r) => ({ seq: r.sequenceNumber, ...describeBadRow(r) }));
-  // Nor does text take NUL: the searchable fields drop it too.
-  const text = (v: string | null) => (v !== null && v.includes('\u0000') ? v.replace(/\u0000/g, '\ufffd') : v);
+type BadRowInput = Pick<StreamRecord, 'sequenceNumber' | 'data' | 'arrivalMs'>;
+type DescribedRow = BadRowRecord & { seq: string };
+
+async function insertDescribed(db: Pick<Pool, 'query'>, stream: string, shardId: string, rows: DescribedRow[]): Promise<void> {
   await db.query(
     `INSERT INTO "sluice"."bad_rows" ("stream", "shard_id", "sequence_number", "received_at", "failure_tstamp", "type", "schema", "processor", "summary", "row")
      SELECT $1, $2, * FROM unnest($3::text[], $4::timestamp[], $5::timestamp[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[])
@@ -93,6 +95,35 @@ export async function insertBadRows(db: Pick<Pool, 'query'>, stream: string, sha
       rows.map((r) => jsonbText(r.row)),
     ],
   );
+}
+
+function unstorable(r: BadRowInput, err: unknown): DescribedRow {
+  return {
+    seq: r.sequenceNumber, receivedAt: r.arrivalMs, failureTstamp: null, type: 'unstorable', schema: null, processor: null,
+    summary: `PostgreSQL refused this row: ${describeError(err)}`.slice(0, SUMMARY_MAX), row: { base64: r.data.toString('base64') },
+  };
+}
+
+/**
+ * Stores bad-row records in `sluice.bad_rows`, keyed by where they were read (a repeat stores
+ * nothing). Outside a transaction (`db` a pool), a batch PostgreSQL refuses for its content is
+ * stored row by row, and a row still refused as `unstorable`.
+ */
+export async function insertBadRows(db: Pick<Pool, 'query'>, stream: string, shardId: string, records: BadRowInput[], inTransaction = false): Promise<void> {
+  const rows = records.map((r) => ({ seq: r.sequenceNumber, ...describeBadRow(r) }));
+  try {
+    await insertDescribed(db, stream, shardId, rows);
+  } catch (err) {
+    if (inTransaction || !isRecordError(err)) throw err;
+    for (const [i, row] of rows.entries()) {
+      try {
+        await insertDescribed(db, stream, shardId, [row]);
+      } catch (one) {
+        if (!isRecordError(one)) throw one;
+        await insertDescribed(db, stream, shardId, [unstorable(records[i], one)]);
+      }
+    }
+  }
 }
 
 export function badRowsSinkProcessor(store: ObjectStore, pool: Pool, limits: { maxRecords: number; maxBytes: number; maxAgeMs: number }): ShardProcessor {

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from '../adapters/postgres';
-import { StaleCheckpointError, sameCheckpoint, type ShardProcessor } from './processor';
+import { StaleCheckpointError, sameCheckpoint, type ProcessorContext, type ShardProcessor } from './processor';
 
 // Durable shard checkpoints in `sluice.stream_checkpoints`, one row per (stream, processor,
 // shard). Processors move them forward with a compare-and-set inside the transaction that holds
@@ -97,17 +97,23 @@ export function withDurableCheckpoint(inner: ShardProcessor, store: CheckpointSt
     },
     async process(records, ctx, idle) {
       if (records.length === 0) return inner.process(records, ctx, idle);
-      const key = { stream: ctx.stream, processor: inner.name, shardId: ctx.shardId };
-      // Checked before the effects too, so that a stale attempt stops before it repeats anything.
-      const current = await store.read(key);
-      if (!sameCheckpoint(current, ctx.after)) {
-        throw new StaleCheckpointError(`checkpoint of ${inner.name}/${ctx.shardId} moved to ${current ?? 'none'} (expected ${ctx.after ?? 'none'})`);
-      }
-      const committed = await inner.process(records, ctx, idle);
-      if (committed !== undefined && !sameCheckpoint(committed, ctx.after)) {
-        await store.advance(key, ctx.after, committed);
-      }
-      return committed;
+      return fenced(ctx, () => inner.process(records, ctx, idle));
     },
+    // A skipped poison record moves the durable checkpoint like any batch.
+    ...(inner.skipPoison ? { skipPoison: (record, failure, ctx) => fenced(ctx, () => inner.skipPoison!(record, failure, ctx)) as Promise<string> } : {}),
   };
+
+  async function fenced(ctx: ProcessorContext, effects: () => Promise<string | undefined>): Promise<string | undefined> {
+    const key = { stream: ctx.stream, processor: inner.name, shardId: ctx.shardId };
+    // Checked before the effects too, so that a stale attempt stops before it repeats anything.
+    const current = await store.read(key);
+    if (!sameCheckpoint(current, ctx.after)) {
+      throw new StaleCheckpointError(`checkpoint of ${inner.name}/${ctx.shardId} moved to ${current ?? 'none'} (expected ${ctx.after ?? 'none'})`);
+    }
+    const committed = await effects();
+    if (committed !== undefined && !sameCheckpoint(committed, ctx.after)) {
+      await store.advance(key, ctx.after, committed);
+    }
+    return committed;
+  }
 }

@@ -16,11 +16,6 @@ export interface PoisonFailure {
   processor: string;
 }
 
-/** A failure a processor raises deliberately for one record's content (e.g. a value it cannot store). */
-export class RecordError extends Error {
-  override name = 'RecordError';
-}
-
 // PostgreSQL SQLSTATE classes raised by the data itself: 22 data exception (bad value, NUL in
 // jsonb, numeric overflow), 23 integrity constraint, 54 program limit (jsonb too deep or large).
 const DATA_SQLSTATE = /^(22|23|54)[0-9A-Z]{3}$/;
@@ -28,8 +23,8 @@ const DATA_SQLSTATE = /^(22|23|54)[0-9A-Z]{3}$/;
 /**
  * True when the error comes from a record's content, not from the infrastructure. Only errors
  * that data can cause count: JavaScript's own errors for impossible values (RangeError for a
- * stack overflow, TypeError, SyntaxError, URIError), a RecordError, and PostgreSQL's data
- * classes. Anything else (network, service, a plain Error from an adapter) is infrastructure.
+ * stack overflow, TypeError, SyntaxError, URIError) and PostgreSQL's data classes. Anything else
+ * (network, service, a plain Error from an adapter) is infrastructure.
  */
 export function isRecordError(err: unknown): boolean {
   if (err instanceof RangeError || err instanceof TypeError || err instanceof SyntaxError || err instanceof URIError) {
@@ -37,7 +32,6 @@ export function isRecordError(err: unknown): boolean {
     // (e.g. fetch failed, ERR_INVALID_URL): those are not the record's fault.
     return (err as { code?: unknown }).code === undefined && !(err as { cause?: unknown }).cause && !('$metadata' in err);
   }
-  if (err instanceof RecordError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && DATA_SQLSTATE.test(code) && typeof (err as { severity?: unknown }).severity === 'string';
 }
@@ -64,6 +58,19 @@ export interface IsolationSteps {
   /** Commits one record as bad, with the checkpoint; returns it. */
   skip(record: StreamRecord, failure: PoisonFailure, after: string | undefined): Promise<string>;
   onPoison?(record: StreamRecord, failure: PoisonFailure): void;
+  /** After each record committed (good or skipped): the consumer heartbeats here. */
+  onCommitted?(checkpoint: string): void;
+}
+
+/**
+ * Records skipped in a row after which isolation gives up and fails the attempt: a bug that
+ * fails every record alike is not the records' fault. The activity then retries with backoff,
+ * so such a run is slowed to this many bad rows per attempt and shows in the metrics and logs.
+ */
+export const MAX_SKIPPED_IN_A_ROW = 10;
+
+export class PoisonRunError extends Error {
+  override name = 'PoisonRunError';
 }
 
 /**
@@ -74,6 +81,7 @@ export interface IsolationSteps {
  */
 export async function isolatePoison(records: StreamRecord[], after: string | undefined, steps: IsolationSteps, opts: { maxAttempts: number; processor: string }): Promise<string | undefined> {
   let checkpoint = after;
+  let skippedInARow = 0;
   for (const record of records) {
     let lastError: unknown;
     let attempts = 0;
@@ -90,10 +98,14 @@ export async function isolatePoison(records: StreamRecord[], after: string | und
     }
     if (committed === undefined) {
       const failure: PoisonFailure = { error: describeError(lastError), attempts, processor: opts.processor };
+      if (++skippedInARow > MAX_SKIPPED_IN_A_ROW) {
+        throw new PoisonRunError(`${opts.processor}: ${MAX_SKIPPED_IN_A_ROW} records in a row failed alike, the next with ${failure.error}; not skipping more in this attempt`);
+      }
       committed = await steps.skip(record, failure, checkpoint);
       steps.onPoison?.(record, failure);
-    }
+    } else skippedInARow = 0;
     checkpoint = committed;
+    steps.onCommitted?.(committed);
   }
   return checkpoint;
 }

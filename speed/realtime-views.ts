@@ -119,7 +119,7 @@ export function realtimeViewsProcessor(pool: Pool, hooks: RealtimeHooks = {}): S
       const row = poisonBadRow(record, ctx, failure, REALTIME_VERSION);
       await inTransaction(pool, async (client) => {
         await advanceCheckpointIn(client, { stream: ctx.stream, processor: name, shardId: ctx.shardId }, ctx.after, record.sequenceNumber);
-        await insertBadRows(client, ctx.stream, ctx.shardId, [{ sequenceNumber: record.sequenceNumber, arrivalMs: record.arrivalMs, data: Buffer.from(badRowJson(row)) }]);
+        await insertBadRows(client, ctx.stream, ctx.shardId, [{ sequenceNumber: record.sequenceNumber, arrivalMs: record.arrivalMs, data: Buffer.from(badRowJson(row)) }], true);
       });
       return record.sequenceNumber;
     },

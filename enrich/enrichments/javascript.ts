@@ -9,6 +9,7 @@
 // the caller blocks in Atomics.wait until the answer, the worker's death or the time limit; the
 // answer is taken with receiveMessageOnPort. Threads and messages: javascript-sandbox.ts.
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { currentJsonLimits, parseJsonBounded } from '../../codecs/bounded-json';
 import { ENRICHED_FIELDS, type EnrichedEvent, type EnrichedField } from '../../codecs/enriched-tsv';
 import { toTsvSafe } from '../event/conversions';
 import { parseSelfDescribing } from '../iglu/schema-key';
@@ -126,10 +127,10 @@ export class JavascriptEnrichment {
   }
 
   private apply(out: string, e: EnrichedEvent): Result {
-    let parsed: { contexts: unknown; fields: Record<string, unknown> };
-    try { parsed = JSON.parse(out); } catch (err) {
-      return { ok: false, error: `Could not parse output JSON of Javascript function. Error: [${(err as Error).message}]` };
-    }
+    // The size is bounded in the sandbox already; the depth is bounded here, as for any outside JSON.
+    const read = parseJsonBounded(out, { maxDepth: currentJsonLimits().maxDepth, maxBytes: Number.MAX_SAFE_INTEGER });
+    if (!read.ok) return { ok: false, error: `Could not parse output JSON of Javascript function. Error: [${read.error}]` };
+    const parsed = read.value as { contexts: unknown; fields: Record<string, unknown> };
     const { contexts, fields } = parsed;
     if (contexts !== null && !Array.isArray(contexts)) {
       return { ok: false, error: `Output of JavaScript function [${JSON.stringify(contexts)}] could be parsed as JSON but is not read as an array` };

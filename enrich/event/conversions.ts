@@ -65,7 +65,8 @@ export function plainDecimal(s: string): string | null {
   const [, sign, int, frac = '', exp = '0'] = m;
   let digits = (int + frac).replace(/^0+(?=\d)/, '');
   let scale = frac.length - Number(exp);
-  const plainLength = scale <= 0 ? digits.length - scale : Math.max(digits.length, scale + 1) + 1;
+  // Zero stays '0' whatever its exponent (`0e500`), so only other digits grow with it.
+  const plainLength = digits === '0' && scale <= 0 ? 1 : scale <= 0 ? digits.length - scale : Math.max(digits.length, scale + 1) + 1;
   if (plainLength > MAX_PLAIN_DECIMAL_CHARS) return null;
   if (scale < 0) { digits = digits === '0' ? '0' : digits + '0'.repeat(-scale); scale = 0; }
   let out: string;

@@ -98,3 +98,27 @@ describe('bad-rows sink', () => {
     await app.close();
   });
 });
+
+describe('the bad-rows sink and what PostgreSQL refuses (issue #16)', () => {
+  it('stores rows holding NUL, lone surrogates and an escaped-looking surrogate pair; a row still refused is kept as unstorable', async () => {
+    const p = processorFor('sluice-enrich-0.1.0');
+    const at = Date.UTC(2026, 11, 1);
+    const rows = [
+      genericError(p, at, 'nul \u0000 inside', ['a NUL']),
+      genericError(p, at, 'lone \ud800 high and \udc00 low', ['lone surrogates']),
+      genericError(p, at, '\\ud83d\ude00', ['the text \\ud83d then a lone low surrogate']),
+    ].map((r) => JSON.stringify(r));
+    // A key PostgreSQL refuses: the replacer cleans values, not keys.
+    rows.push(JSON.stringify({ schema: 'iglu:com.snowplowanalytics.snowplow.badrows/generic_error/jsonschema/1-0-0', data: { 'key\u0000': 1 } }));
+    const stream = 'badrows-unsafe';
+    const records: StreamRecord[] = rows.map((r, i) => ({ sequenceNumber: String(9000 + i), partitionKey: 'p', data: Buffer.from(r), arrivalMs: at }));
+    const sink = badRowsSinkProcessor(store, pool, { maxRecords: 100, maxBytes: 1e9, maxAgeMs: 60_000 });
+    await sink.process(records, { stream, shardId: 'shardId-000000000000' }, {});
+    const { rows: stored } = await pool.query(`SELECT "sequence_number", "type", "row" FROM "sluice"."bad_rows" WHERE "stream" = $1 ORDER BY "sequence_number"`, [stream]);
+    expect(stored.map((r) => r.type)).toEqual(['generic_error', 'generic_error', 'generic_error', 'unstorable']);
+    expect(stored[0].row.data.payload).toBe('nul \ufffd inside');
+    expect(stored[1].row.data.payload).toBe('lone \ufffd high and \ufffd low');
+    expect(stored[2].row.data.payload).toBe('\\ud83d\ufffd');
+    expect(Buffer.from(stored[3].row.base64, 'base64').toString()).toBe(rows[3]);
+  });
+});

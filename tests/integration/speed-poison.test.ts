@@ -8,7 +8,7 @@ import { ensureStream, listShards, putRecords, type StreamRecord } from '../../a
 import { makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
 import { formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import type { SluiceConfig } from '../../config';
-import { pgCheckpointStore } from '../../speed/checkpoints';
+import { pgCheckpointStore, withDurableCheckpoint } from '../../speed/checkpoints';
 import { isRecordError, isolatePoison } from '../../speed/poison';
 import type { ShardProcessor } from '../../speed/processor';
 import { realtimeViewsProcessor } from '../../speed/realtime-views';
@@ -165,6 +165,34 @@ describe('hostile records through stream enrich on a live shard', () => {
     expect(goodLines).toHaveLength(5);
     expect(badRows).toHaveLength(4);
     expect(badRows.map((r) => r.schema.split('/')[1]).sort()).toEqual(['adapter_failures', 'tracker_protocol_violations', 'tracker_protocol_violations', 'tracker_protocol_violations']);
+  });
+});
+
+describe('a poison record in stream enrich (durable checkpoint, as the workers wire it)', () => {
+  it('becomes one bad row on the bad stream; the checkpoint moves past it and a repeat adds nothing', async () => {
+    const base = { schema: 'iglu:com.snowplowanalytics.snowplow/CollectorPayload/thrift/1-0-0', ipAddress: '203.0.113.9', encoding: 'UTF-8', collector: 'c', timestamp: T0 };
+    const payload = (url: string) => ({ ...base, path: '/i', querystring: `e=pv&p=web&tv=js&url=${encodeURIComponent(url)}` });
+    const payloads = [...Array.from({ length: 6 }, (_, i) => payload(`https://a.test/${i}`)), payload(`https://a.test/${POISON}`), payload('https://a.test/last')];
+    const raw = `raw-${process.pid}-${++streamSeq}`;
+    const [enriched, bad] = [`${raw}-enriched`, `${raw}-bad`];
+    await Promise.all([ensureStream(client, raw, 1), ensureStream(client, enriched, 1), ensureStream(client, bad, 1)]);
+    expect((await putRecords(client, raw, payloads.map((p) => ({ data: encodeCollectorPayload(p), partitionKey: 'pk' })))).failed).toEqual([]);
+    const shardId = (await listShards(client, raw))[0].shardId;
+    const failures = { n: 0 };
+    const processor = withDurableCheckpoint(poisonable(streamEnrichProcessor(client, { enriched, bad }), failures), pgCheckpointStore(pool));
+
+    const first = await startConsume(activities(processor), { stream: raw, processor: processor.name, shardId }).result;
+    expect(failures.n).toBeGreaterThanOrEqual(3);
+    const badRows = (await readStreamRecords(client, bad)).map((b) => JSON.parse(b.toString()) as { schema: string; data: { failure: { errors: string[] } } });
+    expect(badRows).toHaveLength(1);
+    expect(badRows[0].data.failure.errors[0]).toMatch(/enrich gave up on record .* after 3 attempts: TypeError/);
+    expect(await readStreamRecords(client, enriched)).toHaveLength(7);
+    const durable = await pgCheckpointStore(pool).read({ stream: raw, processor: processor.name, shardId });
+    expect(durable).toBe(first.checkpoint);
+
+    await startConsume(activities(processor), { stream: raw, processor: processor.name, shardId, checkpoint: first.checkpoint }).result;
+    expect(await readStreamRecords(client, bad)).toHaveLength(1);
+    expect(await readStreamRecords(client, enriched)).toHaveLength(7);
   });
 });
 

@@ -139,6 +139,7 @@ describe('hostile numbers', () => {
     expect(toDoubleLike('1.5e2')).toEqual({ ok: true, value: '150' });
     expect(toDoubleLike('1e308')).toEqual({ ok: true, value: `1${'0'.repeat(308)}` });
     expect(toDoubleLike('4.9e-324').ok).toBe(true);
+    expect(toDoubleLike('0e500')).toEqual({ ok: true, value: '0' });
     expect(plainDecimal('1e399')).toBe(`1${'0'.repeat(399)}`);
     expect(plainDecimal(`1e${MAX_PLAIN_DECIMAL_CHARS}`)).toBeNull();
     expect(plainDecimal('9'.repeat(MAX_PLAIN_DECIMAL_CHARS + 1))).toBeNull();
