@@ -168,6 +168,22 @@ describe('tracking routes write Snowplow raw records', () => {
   });
 });
 
+describe('hostile bodies (issue #16)', () => {
+  it('deep JSON gets a 400 on tp2 and is sunk as it comes on a webhook; nothing answers 5xx', async () => {
+    const { app, sinks } = await collector();
+    const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    const tp2 = await app.inject({ method: 'POST', url: TP2, headers: { 'content-type': 'application/json' }, payload: `{"schema":"${PAYLOAD_DATA}","data":[{"e":"pv","x":${deep(5_000)}}]}` });
+    expect(tp2.statusCode).toBe(400);
+    expect(tp2.body).toMatch(/nested deeper than the 100-level limit/);
+    const proto = await app.inject({ method: 'POST', url: TP2, headers: { 'content-type': 'application/json' }, payload: `{"schema":"${PAYLOAD_DATA}","data":[{"e":"pv","__proto__":{"x":1}}]}` });
+    expect(proto.statusCode).toBe(400);
+    // The collector does not read webhook bodies: stream enrich makes this an adapter bad row.
+    const hook = await app.inject({ method: 'POST', url: '/com.snowplowanalytics.iglu/v1?tag=deep-hook', headers: { 'content-type': 'application/json' }, payload: deep(5_000) });
+    expect(hook.statusCode).toBe(200);
+    expect(await rawTagged(sinks, 'deep-hook')).toHaveLength(1);
+  });
+});
+
 describe('identity', () => {
   it('keeps the nuid of a cookie; a nuid parameter overrides it; junk values get a fresh id', async () => {
     const { app, sinks } = await collector();
