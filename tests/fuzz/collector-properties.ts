@@ -101,7 +101,8 @@ export async function checkRequest(req: FuzzRequest, useFull: boolean, ctx: Ctx)
   const goodRecords = h.good.accepted.slice(goodBefore);
   const badRecords = h.bad.accepted.slice(badBefore);
   const wrote = goodRecords.length + badRecords.length;
-  const path = req.url.split('?')[0];
+  // As the router sees it: `/%2e%2e/r/` is `/r/` (dot segments resolved, as WHATWG URLs do).
+  const path = (() => { try { return new URL(req.url, 'http://collector.test').pathname; } catch { return req.url.split('?')[0]; } })();
   const redirectRoute = path.startsWith('/r/') || path === '/com.acme/click';
   if (status === 503 || (status >= 400 && !redirectRoute)) must(wrote === 0, 'refused-but-written', () => `${where}: answered ${status} but wrote ${wrote} record(s)`);
   const tracked = (status === 200 && (res.headers['content-type'] === 'image/gif' || res.body === 'ok')) || status === 302;
