@@ -32,8 +32,8 @@ export function currentJsonLimits(): Readonly<JsonLimits> {
 
 export type BoundedJson = { ok: true; value: unknown } | { ok: false; error: string };
 
-/** UTF-8 size of a string, counted only when its length could put it over `max`. */
-function overBytes(text: string, max: number): number | null {
+/** The UTF-8 size of a string when it is over `max`, else null (counted only when its length could put it over). */
+export function overBytes(text: string, max: number): number | null {
   if (text.length > max) return Buffer.byteLength(text, 'utf8'); // over either way: count for the message
   if (text.length * 3 <= max) return null;
   const bytes = Buffer.byteLength(text, 'utf8');

@@ -1,7 +1,7 @@
 // Self-describing bad rows in Snowplow's format (snowplow-badrows 2.x, schemas in iglu-central under
 // com.snowplowanalytics.snowplow.badrows). Shapes follow those schemas so Snowplow's recovery
 // tooling and our own can read them; every row keeps enough of the input to replay it.
-import { truncateUtf8 } from '../codecs/bounded-json';
+import { overBytes, truncateUtf8 } from '../codecs/bounded-json';
 import type { CollectorPayload } from '../codecs/collector-payload';
 
 export const BAD_ROW_VENDOR = 'com.snowplowanalytics.snowplow.badrows';
@@ -175,8 +175,6 @@ const ts = (at: number): string => isoInstant(at) ?? new Date().toISOString();
  */
 export const MAX_BAD_ROW_BYTES = 1_000_000;
 
-const utf8Bytes = (s: string): number => (s.length * 3 <= MAX_BAD_ROW_BYTES ? s.length : Buffer.byteLength(s, 'utf8'));
-
 function processorOf(row: unknown): Processor {
   const p = (row as { data?: { processor?: unknown } } | null)?.data?.processor as Partial<Processor> | undefined;
   return p && typeof p.artifact === 'string' && typeof p.version === 'string' ? { artifact: p.artifact.slice(0, 256), version: p.version.slice(0, 256) } : processorFor('');
@@ -214,7 +212,7 @@ export function badRowJson(row: BadRow, maxBytes = MAX_BAD_ROW_BYTES): string {
   } catch (err) {
     error = err instanceof Error ? `${err.name}: ${err.message}` : 'unserialisable';
   }
-  if (text !== undefined && utf8Bytes(text) <= maxBytes) return text;
+  if (text !== undefined && overBytes(text, maxBytes) === null) return text;
   const keep = Math.floor(maxBytes / 10);
   const fallback = text !== undefined
     ? sizeViolation(processorOf(row), failureTime(row), truncateUtf8(text, keep), maxBytes, Buffer.byteLength(text, 'utf8'),
