@@ -89,6 +89,11 @@ export function parseJsonBounded(text: string, limits: Readonly<JsonLimits> = pr
   }
 }
 
+/** parseJsonBounded with the depth bound only, for text whose size is bounded already (a request body, the sandbox's output). */
+export function parseJsonDepthBounded(text: string): BoundedJson {
+  return parseJsonBounded(text, { maxDepth: processLimits.maxDepth, maxBytes: Number.MAX_SAFE_INTEGER });
+}
+
 /** parseJsonBounded for trusted callers that want an exception (configs at start-up). */
 export function parseJsonOrThrow(text: string, what: string, limits: Readonly<JsonLimits> = processLimits): unknown {
   const r = parseJsonBounded(text, limits);

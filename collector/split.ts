@@ -1,6 +1,6 @@
 import type { CollectorPayload } from '../codecs/collector-payload';
 import { sizeViolation, type BadRow, type Processor } from '../enrich/bad-rows';
-import { currentJsonLimits, parseJsonBounded } from '../codecs/bounded-json';
+import { parseJsonDepthBounded } from '../codecs/bounded-json';
 import { writeCollectorPayload } from './record-writer';
 
 // Pure: one CollectorPayload → raw records that each fit `maxBytes`, as Snowplow's SplitBatch does.
@@ -27,7 +27,7 @@ export function splitToRecords(cp: CollectorPayload, maxBytes: number, processor
   let schema: string;
   let events: unknown[];
   try {
-    const parsed = parseJsonBounded(cp.body, { maxDepth: currentJsonLimits().maxDepth, maxBytes: Number.MAX_SAFE_INTEGER });
+    const parsed = parseJsonDepthBounded(cp.body);
     if (!parsed.ok) throw new Error(parsed.error);
     const json = parsed.value as { schema?: unknown; data?: unknown };
     if (typeof json !== 'object' || json === null || typeof json.schema !== 'string') {

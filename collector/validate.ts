@@ -2,7 +2,7 @@
 // raw record that can only ever become a bad row. They mirror the first checks of Snowplow's
 // Tp2Adapter (content type, JSON, payload_data envelope) and the base64 fields of the protocol.
 
-import { currentJsonLimits, parseJsonBounded } from '../codecs/bounded-json';
+import { parseJsonDepthBounded } from '../codecs/bounded-json';
 
 export type Verdict = { ok: true } | { ok: false; status: 400 | 415; message: string };
 
@@ -45,7 +45,7 @@ export function checkTp2Post(contentType: string | undefined, body: string | und
   }
   // The body limit bounds the size already; the depth bound keeps the checks below (and every
   // later reader of this body) off deep recursion.
-  const parsed = parseJsonBounded(body, { maxDepth: currentJsonLimits().maxDepth, maxBytes: Number.MAX_SAFE_INTEGER });
+  const parsed = parseJsonDepthBounded(body);
   if (!parsed.ok) return bad(400, `body is not valid JSON: ${parsed.error}`);
   const json = parsed.value;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return bad(400, 'body must be a self-describing JSON object');

@@ -9,7 +9,7 @@
 // the caller blocks in Atomics.wait until the answer, the worker's death or the time limit; the
 // answer is taken with receiveMessageOnPort. Threads and messages: javascript-sandbox.ts.
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
-import { currentJsonLimits, parseJsonBounded } from '../../codecs/bounded-json';
+import { parseJsonDepthBounded } from '../../codecs/bounded-json';
 import { ENRICHED_FIELDS, type EnrichedEvent, type EnrichedField } from '../../codecs/enriched-tsv';
 import { toTsvSafe } from '../event/conversions';
 import { parseSelfDescribing } from '../iglu/schema-key';
@@ -128,7 +128,7 @@ export class JavascriptEnrichment {
 
   private apply(out: string, e: EnrichedEvent): Result {
     // The size is bounded in the sandbox already; the depth is bounded here, as for any outside JSON.
-    const read = parseJsonBounded(out, { maxDepth: currentJsonLimits().maxDepth, maxBytes: Number.MAX_SAFE_INTEGER });
+    const read = parseJsonDepthBounded(out);
     if (!read.ok) return { ok: false, error: `Could not parse output JSON of Javascript function. Error: [${read.error}]` };
     const parsed = read.value as { contexts: unknown; fields: Record<string, unknown> };
     const { contexts, fields } = parsed;
