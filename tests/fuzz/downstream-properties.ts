@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import type { ObjectStore } from '../../adapters/object-store';
+import { memoryStore } from '../helpers/memory-store';
 import { ENRICHED_FIELD_COUNT } from '../../codecs/enriched-tsv';
 import { runPrefix, shredBucketPrefix } from '../../batch/layout';
 import { partText } from '../../batch/run-files';
@@ -92,21 +92,6 @@ export const viewEventsProperty: FuzzProperty<Buffer[], void> = {
 };
 
 // ---- batch shred of enriched lines ----
-function memoryStore(): ObjectStore {
-  const objects = new Map<string, Buffer>();
-  return {
-    bucket: 'fuzz',
-    async put(key, body) { objects.set(key, Buffer.from(body)); },
-    async get(key) { const b = objects.get(key); if (!b) throw Object.assign(new Error(`NoSuchKey ${key}`), { name: 'NoSuchKey' }); return b; },
-    async list(prefix) { return [...objects.keys()].filter((k) => k.startsWith(prefix)).sort(); },
-    async listSized(prefix) { return [...objects].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, b]) => ({ key, size: b.length })); },
-    async copy(from, to) { const b = objects.get(from); if (b) objects.set(to, b); },
-    async move(from, to) { const b = objects.get(from); if (b) { objects.set(to, b); objects.delete(from); } },
-    async exists(key) { return objects.has(key); },
-    async delete(key) { objects.delete(key); },
-    async deleteMany(keys) { for (const k of keys) objects.delete(k); },
-  };
-}
 
 const RUN = 'run-fuzz';
 /** The local Iglu registry as the run's schema lookup (what snapshotSchemas freezes). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ObjectStore } from '../../adapters/object-store';
+import { memoryStore } from '../helpers/memory-store';
 import { type EnrichedEvent, parseEnrichedTsv, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import { dedupe, DUPLICATE_SCHEMA_URI, syntheticEventId } from '../../batch/dedupe';
 import type { TaskInput } from '../../batch/jobs';
@@ -14,27 +15,6 @@ import type { BatchEngine } from '../../engine/engine';
 import { jobs } from '../../batch/jobs';
 import { ATOMIC_COLUMNS } from '../../warehouse/atomic-events';
 
-/** An in-memory ObjectStore with the adapter's semantics (sorted listing, overwrite on put). */
-function memoryStore(): ObjectStore & { objects: Map<string, Buffer> } {
-  const objects = new Map<string, Buffer>();
-  return {
-    bucket: 'mem-bucket',
-    objects,
-    async put(key, body) { objects.set(key, Buffer.from(body)); },
-    async get(key) {
-      const b = objects.get(key);
-      if (!b) throw Object.assign(new Error(`NoSuchKey ${key}`), { name: 'NoSuchKey' });
-      return b;
-    },
-    async list(prefix) { return [...objects.keys()].filter((k) => k.startsWith(prefix)).sort(); },
-    async listSized(prefix) { return [...objects].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, b]) => ({ key, size: b.length })); },
-    async copy(from, to) { const b = objects.get(from); if (b) objects.set(to, b); },
-    async move(from, to) { const b = objects.get(from); if (b) { objects.set(to, b); objects.delete(from); } },
-    async exists(key) { return objects.has(key); },
-    async delete(key) { objects.delete(key); },
-    async deleteMany(keys) { for (const k of keys) objects.delete(k); },
-  };
-}
 
 const inProcessEngine = (store: ObjectStore): BatchEngine => ({
   async run(job, tasks, onProgress) {
