@@ -140,6 +140,11 @@ export const configSchema = z.object({
           endpoint: z.string().default(''),
           // How often a running statement's status is polled (each poll heartbeats the activity).
           pollMs: z.coerce.number().int().min(50).max(60_000).default(1_000),
+          // local: `sluice up` starts the local Data API endpoint (statements run on the local
+          // PostgreSQL, COPY reads the object store) on localPort, and endpoint, workgroupName and
+          // iamRoleArn default to it; aws: the real Data API, every setting as given.
+          mode: z.enum(['local', 'aws']).default('local'),
+          localPort: port.default(8097),
         })
         .prefault({}),
     })
@@ -292,6 +297,20 @@ export const configSchema = z.object({
       activityBudgetMs: z.coerce.number().int().min(1_000).default(20_000),
       // …or after this many records, whichever comes first.
       activityMaxRecords: z.coerce.number().int().min(1).default(200_000),
+      // The warehouse dripfeed: the enriched stream micro-batched into atomic.events and the
+      // shredded tables (docs/warehouse.md, "Dripfeed and batch"). A micro-batch is committed when
+      // any limit is reached, or when the shard is caught up.
+      dripfeed: z
+        .object({
+          enabled: boolish.default(true),
+          maxRecords: z.coerce.number().int().min(1).default(5_000),
+          maxBytes: z.coerce.number().int().min(1).default(8 * 1024 * 1024),
+          maxAgeMs: z.coerce.number().int().min(0).default(1_000),
+          // A micro-batch waiting longer than this for the warehouse write lock (a batch load
+          // holds it) gives up and is retried with backoff.
+          lockTimeoutMs: z.coerce.number().int().min(100).default(30_000),
+        })
+        .prefault({}),
       rawSink: z
         .object({
           maxRecords: z.coerce.number().int().min(1).default(50_000),
