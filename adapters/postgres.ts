@@ -115,6 +115,14 @@ export const SLUICE_SCHEMA_DDL: string[] = [
      "sequence_number" text NOT NULL,
      "updated_at" timestamptz NOT NULL DEFAULT now(),
      PRIMARY KEY ("stream", "processor", "shard_id"))`,
+  // The event keys a batch load replaces (warehouse/postgres-loader.ts replaceRunEvents): rows
+  // live only inside the loading transaction (tagged with its id), so nothing here survives a
+  // commit. Not a temporary table, which a prepared (two-phase) transaction may not touch.
+  `CREATE UNLOGGED TABLE IF NOT EXISTS "sluice"."load_keys" (
+     "txid" bigint NOT NULL DEFAULT txid_current(),
+     "event_id" char(36) NOT NULL,
+     "collector_tstamp" timestamp NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS "load_keys_txid_idx" ON "sluice"."load_keys" ("txid")`,
 ];
 
 /** Creates the database (when missing) and every table; safe to run on each start. */

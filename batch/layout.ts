@@ -13,6 +13,8 @@ export const runPrefix = {
   shreddedRun: (runId: string) => `shredded/good/run=${runId}/`,
   /** Rows per output of each shred bucket (the loader checks what it COPYs against them). */
   shreddedCounts: (runId: string) => `shredded/good/run=${runId}/_counts/`,
+  /** `event_id<TAB>collector_tstamp` of every event a shred bucket loads (the batch replaces their rows). */
+  shreddedKeys: (runId: string) => `shredded/good/run=${runId}/_keys/`,
   shreddedBad: (runId: string) => `shredded/bad/run=${runId}/`,
   /** shred-map output: the run's enriched lines bucketed by hash(event_id), for shred-reduce. */
   shredInterim: (runId: string) => `shredded/interim/run=${runId}/`,

@@ -184,6 +184,7 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
 
   const stats: RenderStats = { truncated: 0 };
   const atomic: string[] = [];
+  const keys: string[] = [];
   const byType = new Map<string, string[]>();
   let minTstamp: number | undefined;
   let maxTstamp: number | undefined;
@@ -225,6 +226,8 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
       }
       const ts = parseTstamp(collectorTstamp);
       atomic.push(row.row);
+      // The event's identity for "the batch wins" (docs/warehouse.md): the id it arrived with.
+      keys.push(`${originalEventId ?? eventId}\t${collectorTstamp}`);
       for (const [uri, r] of rows) {
         let list = byType.get(uri);
         if (!list) byType.set(uri, (list = []));
@@ -249,6 +252,7 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
   const written = new Set<string>();
   const writes: Promise<void>[] = [
     store.put(`${runPrefix.shredded(t.runId)}${part}`, gzipLines(atomic)),
+    store.put(`${runPrefix.shreddedKeys(t.runId)}${part}`, gzipLines(keys)),
     store.put(`${runPrefix.shreddedBad(t.runId)}reduce/${partName(bucket, 'json')}`, jsonLines(bad)),
   ];
   const tables: Record<string, number> = {};

@@ -48,6 +48,9 @@ export interface TypeOutput {
 export interface RunOutputs {
   atomicPrefix: string;
   atomicKeys: string[];
+  /** The event keys the load replaces (`event_id<TAB>collector_tstamp` parts; empty for runs shredded before they existed). */
+  keysPrefix: string;
+  keyParts: string[];
   /** Rows the shred step wrote; undefined for output without counts (the single-pass `shred` job). */
   expectedAtomic?: number;
   types: TypeOutput[];
@@ -63,12 +66,14 @@ export async function readRunOutputs(store: ObjectStore, runId: string): Promise
   const root = runPrefix.shreddedRun(runId);
   const atomicPrefix = runPrefix.shredded(runId);
   const countsPrefix = runPrefix.shreddedCounts(runId);
-  const out: RunOutputs = { atomicPrefix, atomicKeys: [], types: [] };
+  const keysPrefix = runPrefix.shreddedKeys(runId);
+  const out: RunOutputs = { atomicPrefix, atomicKeys: [], keysPrefix, keyParts: [], types: [] };
   const byUri = new Map<string, string[]>();
   const countKeys: string[] = [];
   for (const key of await store.list(root)) {
     if (key.startsWith(atomicPrefix)) out.atomicKeys.push(key);
     else if (key.startsWith(countsPrefix)) countKeys.push(key);
+    else if (key.startsWith(keysPrefix)) out.keyParts.push(key);
     else {
       const uri = shreddedTypeOf(key.slice(root.length));
       if (!uri) throw new RunOutputsError(`unexpected object in the run's shredded output: ${key}`);

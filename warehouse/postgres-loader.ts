@@ -22,6 +22,13 @@ import { qualified, quoteIdent } from './sql';
 // connections and committed with two-phase commit (postgres-two-phase.ts).
 
 const DDL_LOCK = 'sluice:warehouse-ddl';
+/** Every transaction that writes events takes it after its own fence (docs/warehouse.md, "Dripfeed and batch"). */
+export const WRITE_LOCK = 'sluice:warehouse-write';
+
+/** The warehouse write lock for the rest of the caller's transaction. */
+export async function takeWriteLock(client: PoolClient): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [WRITE_LOCK]);
+}
 
 export class LoadCountMismatchError extends Error {
   override name = 'LoadCountMismatchError';
@@ -69,6 +76,47 @@ export async function deleteWindowRows(client: PoolClient, window: { from?: numb
   for (const t of tables) {
     await client.query(`DELETE FROM ${qualified(ATOMIC_SCHEMA, t)} WHERE ${quoteIdent('root_tstamp')} >= $1 AND ${quoteIdent('root_tstamp')} < $2`, params);
   }
+}
+
+const LOAD_KEYS = qualified('sluice', 'load_keys');
+const OWN_KEYS = `k."txid" = txid_current()`;
+
+/**
+ * The batch wins, per event: deletes the rows already in the warehouse (dripfed, or loaded by an
+ * earlier run) of every event this run loads, by (event_id, collector_tstamp) from the run's key
+ * parts — from atomic.events when `atomic`, and from each of `tables` by (root_id, root_tstamp).
+ * Skipped when atomic.events holds nothing in the run's window. Returns the atomic rows deleted.
+ * The keys go through sluice.load_keys tagged with this transaction's id and are deleted again
+ * before it ends. The caller holds the write lock.
+ */
+export async function replaceRunEvents(
+  client: PoolClient, store: ObjectStore, outputs: RunOutputs, window: { from?: number; to?: number },
+  what: { atomic: boolean; tables: Iterable<string> },
+): Promise<number> {
+  if (!outputs.keyParts.length || window.from === undefined || window.to === undefined) return 0;
+  const inWindow = await client.query(
+    `SELECT 1 FROM ${qualified(ATOMIC_SCHEMA, 'events')} WHERE ${quoteIdent('collector_tstamp')} >= $1 AND ${quoteIdent('collector_tstamp')} <= $2 LIMIT 1`,
+    [new Date(window.from).toISOString(), new Date(window.to).toISOString()],
+  );
+  if (!inWindow.rowCount) return 0;
+  await copyObjects(client, store, `COPY ${LOAD_KEYS} ("event_id", "collector_tstamp") FROM STDIN WITH (FORMAT text)`, outputs.keyParts, () => undefined);
+  let deleted = 0;
+  if (what.atomic) {
+    const res = await client.query(
+      `DELETE FROM ${qualified(ATOMIC_SCHEMA, 'events')} e USING ${LOAD_KEYS} k WHERE ${OWN_KEYS} AND e."event_id" = k."event_id" AND e."collector_tstamp" = k."collector_tstamp"`,
+    );
+    deleted = res.rowCount ?? 0;
+  }
+  for (const t of what.tables) {
+    await client.query(`DELETE FROM ${qualified(ATOMIC_SCHEMA, t)} s USING ${LOAD_KEYS} k WHERE ${OWN_KEYS} AND s."root_id" = k."event_id" AND s."root_tstamp" = k."collector_tstamp"`);
+  }
+  await client.query(`DELETE FROM ${LOAD_KEYS} k WHERE ${OWN_KEYS}`);
+  return deleted;
+}
+
+/** The shredded tables among the warehouse's tables (their comment is an Iglu URI). */
+export function shreddedTableNames(existing: Map<string, TableState>): string[] {
+  return [...existing.values()].filter(isShreddedTable).map((t) => t.name);
 }
 
 export interface PostgresLoader extends WarehouseLoader {
@@ -158,12 +206,12 @@ export function postgresLoader(deps: { pool: Pool; store: ObjectStore }): Postgr
       const runId = assertRunId(req.runId);
       const already = await lockRun(client, runId);
       if (already !== undefined) return { loaded: already, alreadyLoaded: true, tables: {}, actions: [] };
+      await takeWriteLock(client);
       const outputs = await readRunOutputs(deps.store, runId);
       const { plan, existing } = await migrateTables(client, outputs);
-      if (req.replaceWindow) {
-        const shredded = new Set([...existing.values()].filter(isShreddedTable).map((t) => t.name));
-        await deleteWindowRows(client, req.window, shredded);
-      }
+      const shredded = shreddedTableNames(existing);
+      if (req.replaceWindow) await deleteWindowRows(client, req.window, shredded);
+      await replaceRunEvents(client, deps.store, outputs, req.window, { atomic: true, tables: shredded });
       const beat = objectProgress(outputs, onProgress);
       const loaded = await copyAtomicEvents(client, deps.store, outputs, beat);
       const tables = { events: loaded, ...(await copyShreddedTables(client, deps.store, outputs, plan, beat)) };

@@ -2,7 +2,10 @@ import type { ObjectStore } from '../adapters/object-store';
 import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
 import { assertRunId } from '../batch/layout';
 import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult } from './loader';
-import { copyAtomicEvents, copyShreddedTables, insertManifest, lockRun, manifestCount, migrateTables, objectProgress } from './postgres-loader';
+import {
+  copyAtomicEvents, copyShreddedTables, insertManifest, lockRun, manifestCount, migrateTables, objectProgress, replaceRunEvents,
+  shreddedTableNames, WRITE_LOCK,
+} from './postgres-loader';
 import { quoteLiteral } from './sql';
 
 // A batch run's load as one transaction split over two connections, so PostgreSQL COPYs
@@ -101,6 +104,7 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
   const runId = assertRunId(req.runId);
   const coordinator = await deps.pool.connect();
   let locked = false;
+  let writeLocked = false;
   try {
     // Another attempt of this run still coordinating: wait for it (then find its manifest row).
     await coordinator.query('SELECT pg_advisory_lock(hashtext($1))', [coordinatorLock(runId)]);
@@ -109,6 +113,10 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
     await resolveAbandoned(coordinator);
     const already = await manifestCount(coordinator, runId);
     if (already !== undefined) return { loaded: already, alreadyLoaded: true, tables: {}, actions: [] };
+    // The warehouse write lock for the whole protocol, on the coordinator (docs/warehouse.md):
+    // a dripfeed waits here, never between the two branches.
+    await coordinator.query('SELECT pg_advisory_lock(hashtext($1))', [WRITE_LOCK]);
+    writeLocked = true;
 
     const outputs = await readRunOutputs(deps.store, runId);
     const beat = objectProgress(outputs, onProgress);
@@ -121,6 +129,7 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
     const events = prepareBranch(deps.pool, gid(runId, 'events'), (pid) => (pids.events = pid), async (client) => {
       const again = await lockRun(client, runId);
       if (again !== undefined) throw new AlreadyLoaded(again);
+      await replaceRunEvents(client, deps.store, outputs, req.window, { atomic: true, tables: [] });
       const loaded = await copyAtomicEvents(client, deps.store, outputs, beat);
       await insertManifest(client, req, loaded);
       return loaded;
@@ -129,7 +138,8 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
       throw err;
     });
     const shredded = prepareBranch(deps.pool, gid(runId, 'shredded'), (pid) => (pids.shredded = pid), async (client) => {
-      const { plan } = await migrateTables(client, outputs);
+      const { plan, existing } = await migrateTables(client, outputs);
+      await replaceRunEvents(client, deps.store, outputs, req.window, { atomic: false, tables: shreddedTableNames(existing) });
       return { plan, tables: await copyShreddedTables(client, deps.store, outputs, plan, beat) };
     }).catch((err) => {
       cancel('events');
@@ -152,6 +162,7 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
     await coordinator.query(`COMMIT PREPARED ${quoteLiteral(gid(runId, 'shredded'))}`);
     return { loaded: e.value, alreadyLoaded: false, tables: { events: e.value, ...s.value.tables }, actions: s.value.plan.actions };
   } finally {
+    if (writeLocked) await coordinator.query('SELECT pg_advisory_unlock(hashtext($1))', [WRITE_LOCK]).catch(() => undefined);
     if (locked) await coordinator.query('SELECT pg_advisory_unlock(hashtext($1))', [coordinatorLock(runId)]).catch(() => undefined);
     coordinator.release();
   }

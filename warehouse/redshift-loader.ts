@@ -20,9 +20,11 @@ import { qualified, quoteIdent, quoteLiteral } from './sql';
 //  2. the manifest checked: a loaded run is a no-op;
 //  3. the catalog read (table comments and columns) and the DDL planned (warehouse/migration.ts);
 //  4. VARCHAR widenings run one by one (Redshift refuses ALTER COLUMN TYPE in a transaction);
-//  5. one BatchExecuteStatement — a single transaction — holding: LOCK on the manifest, a guard
-//     that fails the batch if the run was loaded meanwhile, the CREATE/ADD COLUMN/COMMENT DDL,
-//     a COPY from S3 per table (IAM role), and the manifest row.
+//  5. one BatchExecuteStatement — a single transaction — holding: LOCK on the manifest (the
+//     warehouse write lock, docs/warehouse.md), a guard that fails the batch if the run was
+//     loaded meanwhile, the CREATE/ADD COLUMN/COMMENT DDL, the deletes of the rows already there
+//     for the run's events (the batch wins), a COPY from S3 per table (IAM role), and the
+//     manifest row.
 // Every statement is polled until FINISHED/FAILED/ABORTED, with progress reported on each poll.
 
 const MANIFEST = qualified('sluice', 'load_manifest');
@@ -52,6 +54,29 @@ function copyOptions(opts: RedshiftLoaderOptions, atomic: boolean): string {
   parts.push('TRUNCATECOLUMNS', 'ACCEPTINVCHARS', "TIMEFORMAT 'auto'");
   if (opts.region) parts.push(`REGION ${quoteLiteral(opts.region)}`);
   return parts.join(' ');
+}
+
+const LOAD_KEYS = quoteIdent('sluice_load_keys');
+
+/**
+ * The statements that delete, inside the load's transaction, every row already in the warehouse
+ * for the run's events: the key parts COPYed into a temporary table, then DELETE … USING it on
+ * atomic.events (event_id, collector_tstamp) and each shredded table (root_id, root_tstamp).
+ */
+export function replaceKeysSql(shreddedTables: readonly string[], copyKeys: string): string[] {
+  const events = qualified(ATOMIC_SCHEMA, 'events');
+  const sqls = [
+    `DROP TABLE IF EXISTS ${LOAD_KEYS}`,
+    `CREATE TEMPORARY TABLE ${LOAD_KEYS} (${quoteIdent('event_id')} CHAR(36) NOT NULL, ${quoteIdent('collector_tstamp')} TIMESTAMP NOT NULL)`,
+    copyKeys,
+    `DELETE FROM ${events} USING ${LOAD_KEYS} WHERE ${events}.${quoteIdent('event_id')} = ${LOAD_KEYS}.${quoteIdent('event_id')} AND ${events}.${quoteIdent('collector_tstamp')} = ${LOAD_KEYS}.${quoteIdent('collector_tstamp')}`,
+  ];
+  for (const t of shreddedTables) {
+    const table = qualified(ATOMIC_SCHEMA, t);
+    sqls.push(`DELETE FROM ${table} USING ${LOAD_KEYS} WHERE ${table}.${quoteIdent('root_id')} = ${LOAD_KEYS}.${quoteIdent('event_id')} AND ${table}.${quoteIdent('root_tstamp')} = ${LOAD_KEYS}.${quoteIdent('collector_tstamp')}`);
+  }
+  sqls.push(`DROP TABLE ${LOAD_KEYS}`);
+  return sqls;
 }
 
 const tstampLiteral = (ms: number | undefined) => (ms === undefined ? 'NULL' : quoteLiteral(formatTstamp(ms)));
@@ -105,21 +130,22 @@ export function redshiftLoader(opts: RedshiftLoaderOptions): WarehouseLoader {
         // Fails the whole batch (division by zero) when another attempt loaded the run meanwhile.
         `SELECT 1 / (CASE WHEN COUNT(*) = 0 THEN 1 ELSE 0 END) FROM ${MANIFEST} WHERE ${quoteIdent('run_id')} = ${quoteLiteral(runId)}`,
       ];
+      const shreddedTables = [...existing.values()].filter((t) => {
+        try {
+          return Boolean(t.comment && parseSchemaUri(t.comment.trim()));
+        } catch {
+          return false;
+        }
+      }).map((t) => t.name);
       if (req.replaceWindow) {
         if (req.window.from === undefined || req.window.to === undefined) throw new Error('replacing a window needs both from and to');
         const range = (col: string) => `${quoteIdent(col)} >= ${tstampLiteral(req.window.from)} AND ${quoteIdent(col)} < ${tstampLiteral(req.window.to)}`;
         sqls.push(`DELETE FROM ${qualified(ATOMIC_SCHEMA, 'events')} WHERE ${range('collector_tstamp')}`);
-        for (const t of existing.values()) {
-          let shredded = false;
-          try {
-            shredded = Boolean(t.comment && parseSchemaUri(t.comment.trim()));
-          } catch {
-            shredded = false;
-          }
-          if (shredded) sqls.push(`DELETE FROM ${qualified(ATOMIC_SCHEMA, t.name)} WHERE ${range('root_tstamp')}`);
-        }
+        for (const t of shreddedTables) sqls.push(`DELETE FROM ${qualified(ATOMIC_SCHEMA, t)} WHERE ${range('root_tstamp')}`);
       }
       sqls.push(...plan.inTransaction);
+      // The batch wins, per event (docs/warehouse.md): rows already there for the run's events go first.
+      if (outputs.keyParts.length) sqls.push(...replaceKeysSql(shreddedTables, `COPY ${LOAD_KEYS} (${quoteIdent('event_id')}, ${quoteIdent('collector_tstamp')}) FROM ${s3(outputs.keysPrefix)} ${copyOptions(opts, false)}`));
       const copies: { table: string; index: number; expected?: number }[] = [];
       if (outputs.atomicKeys.length) {
         copies.push({ table: 'events', index: sqls.length, expected: outputs.expectedAtomic });

@@ -257,17 +257,26 @@ describe('Redshift loader (Data API protocol)', () => {
     expect(load.sqls[2]).toContain('"tags" VARCHAR(65535) ENCODE ZSTD');
     expect(load.sqls[2]).toMatch(/DISTSTYLE KEY\nDISTKEY \("root_id"\)\nSORTKEY \("root_tstamp"\)$/);
     expect(load.sqls[3]).toBe(`COMMENT ON TABLE "atomic"."com_acme_link_click_1" IS '${CLICK}'`);
-    expect(load.sqls[4]).toBe(
+    // The batch wins: rows already there for the run's events are deleted first (docs/warehouse.md).
+    expect(load.sqls.slice(4, 9)).toEqual([
+      'DROP TABLE IF EXISTS "sluice_load_keys"',
+      'CREATE TEMPORARY TABLE "sluice_load_keys" ("event_id" CHAR(36) NOT NULL, "collector_tstamp" TIMESTAMP NOT NULL)',
+      `COPY "sluice_load_keys" ("event_id", "collector_tstamp") FROM 's3://${bucket}/shredded/good/run=rs-1/_keys/' ` +
+        `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE GZIP NULL AS '\\\\N' TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
+      'DELETE FROM "atomic"."events" USING "sluice_load_keys" WHERE "atomic"."events"."event_id" = "sluice_load_keys"."event_id" AND "atomic"."events"."collector_tstamp" = "sluice_load_keys"."collector_tstamp"',
+      'DROP TABLE "sluice_load_keys"',
+    ]);
+    expect(load.sqls[9]).toBe(
       `COPY "atomic"."events" (${ATOMIC_COLUMNS.map((c) => `"${c}"`).join(', ')}) FROM 's3://${bucket}/shredded/good/run=rs-1/atomic-events/' ` +
       `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE GZIP EMPTYASNULL FILLRECORD TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
     );
-    expect(load.sqls[5]).toBe(
+    expect(load.sqls[10]).toBe(
       'COPY "atomic"."com_acme_link_click_1" ("schema_vendor", "schema_name", "schema_format", "schema_version", "root_id", "root_tstamp", "ref_root", "ref_tree", "ref_parent", "target_url", "element_id", "tags") ' +
       `FROM 's3://${bucket}/shredded/good/run=rs-1/vendor=com.acme/name=link_click/format=jsonschema/version=1-0-0/' ` +
       `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE GZIP NULL AS '\\\\N' TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
     );
-    expect(load.sqls[6]).toBe(`INSERT INTO "sluice"."load_manifest" ("run_id", "event_count", "window_from", "window_to") VALUES ('rs-1', 20, '2026-04-01 00:00:00.000', '2026-04-02 00:00:00.000')`);
-    expect(load.sqls).toHaveLength(7);
+    expect(load.sqls[11]).toBe(`INSERT INTO "sluice"."load_manifest" ("run_id", "event_count", "window_from", "window_to") VALUES ('rs-1', 20, '2026-04-01 00:00:00.000', '2026-04-02 00:00:00.000')`);
+    expect(load.sqls).toHaveLength(12);
     // The COPY prefix holds exactly the rows the loader counted.
     const objects = await store.list('shredded/good/run=rs-1/vendor=com.acme/name=link_click/format=jsonschema/version=1-0-0/');
     const rows = (await Promise.all(objects.map(async (k) => partText(k, await store.get(k))))).join('').split('\n').filter(Boolean);
@@ -307,9 +316,9 @@ describe('Redshift loader (Data API protocol)', () => {
     const err = await redshiftLoaderFromConfig(loaderConfig, store).loadRun({ runId: 'rs-1', window: {} }).catch((e) => e);
     expect(err).toBeInstanceOf(RedshiftStatementError);
     expect(err.status).toBe('FAILED');
-    expect(err.failedIndex).toBe(5);
+    expect(err.failedIndex).toBe(10);
     expect(err.message).toContain("Load into table 'com_acme_link_click_1' failed");
-    expect(err.message).toContain('statement 6 of 7: COPY "atomic"."com_acme_link_click_1"');
+    expect(err.message).toContain('statement 11 of 12: COPY "atomic"."com_acme_link_click_1"');
     // The manifest insert came after the failed COPY, so it never ran.
     const d = api.calls.filter((c) => c.target === 'RedshiftData.DescribeStatement').at(-1)!;
     expect(api.statements.get(d.body.Id)!.sqls.at(-1)).toMatch(/^INSERT INTO "sluice"."load_manifest"/);
