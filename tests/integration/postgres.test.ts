@@ -50,6 +50,7 @@ describe('warehouse migrations (PostgreSQL)', () => {
       'batch_view_events',
       'batch_view_uniques',
       'batch_watermark',
+      'load_keys',
       'load_manifest',
       'realtime_seen_events',
       'realtime_view_events',
