@@ -1,17 +1,16 @@
-import { createHash } from 'node:crypto';
-import { ENRICHED_FIELD_COUNT, ENRICHED_FIELDS, parseEnrichedTsv, parseTstamp } from '../codecs/enriched-tsv';
-import { describeError, isRecordError, MAX_SKIPPED_IN_A_ROW } from '../speed/poison';
+import { ENRICHED_FIELD_COUNT } from '../codecs/enriched-tsv';
+import { MAX_SKIPPED_IN_A_ROW } from '../speed/poison';
 import type { ObjectStore } from '../adapters/object-store';
 import { parseSchemaUri, type SchemaKey, versionString } from '../warehouse/iglu';
-import { SchemaModelError, shredModel, type ShredModel } from '../warehouse/shred-model';
-import { dedupe, DUPLICATE_SCHEMA_URI } from './dedupe';
+import { SchemaModelError, shredModel } from '../warehouse/shred-model';
+import { dedupe } from './dedupe';
 import type { TaskInput, TaskResult } from './jobs';
 import { partName, runPrefix, shredBucketPrefix, shreddedTypeOf, shreddedTypePrefix, shredSchemaKey } from './layout';
 import { gzipLines, partLines, TEXT_PART_EXTENSION } from './run-files';
-import { atomicRowFromFields, copySafeLine } from './shred-atomic';
-import { igluBadRow, type IgluFailure, notFound, parsingBadRow } from './shred-bad-rows';
-import { type Entity, entitiesOf, schemaUrisIn } from './shred-event';
-import { type RenderStats, shreddedRow, ValueError } from './shred-values';
+import { notFound } from './shred-bad-rows';
+import { type Entity, schemaUrisIn } from './shred-event';
+import { ENTITY_FIELDS, EVENT_ID, lineCandidate, type ModelOrFailure, pickFields, shredLine } from './shred-line';
+import type { RenderStats } from './shred-values';
 
 // The two shred phases, engine-agnostic (local threads or an EMR step run the same functions):
 //  shred-map    one task per enriched part: sends each line to bucket hash(event_id) mod N and
@@ -23,37 +22,9 @@ import { type RenderStats, shreddedRow, ValueError } from './shred-values';
 // Between them the caller freezes the run's schemas in the object store (shred-run.ts).
 // Every output key is a function of (run, part or bucket), so a retried task overwrites.
 
-const EVENT_ID = ENRICHED_FIELDS.indexOf('event_id');
-const FINGERPRINT = ENRICHED_FIELDS.indexOf('event_fingerprint');
-const COLLECTOR_TSTAMP = ENRICHED_FIELDS.indexOf('collector_tstamp');
-const ENTITY_FIELDS = (['contexts', 'unstruct_event', 'derived_contexts'] as const).map((f) => ENRICHED_FIELDS.indexOf(f));
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-
 // Fields read from a line without splitting all of it (ascending positions, as pickFields needs;
-// event_id comes first in both).
+// event_id comes first).
 const ROUTE_FIELDS = [EVENT_ID, ...ENTITY_FIELDS];
-const KEY_FIELDS = [COLLECTOR_TSTAMP, EVENT_ID, FINGERPRINT];
-const keyScratch: string[] = [];
-
-/**
- * Copies the fields at `positions` (ascending) of a tab-separated line into `out`, in that order,
- * and returns the line's field count. A line split whole costs one string per field (~130);
- * routing and de-duplication read three or four of them.
- */
-export function pickFields(line: string, positions: readonly number[], out: string[]): number {
-  out.length = 0;
-  let want = 0;
-  let field = 0;
-  for (let start = 0; ; field++) {
-    const tab = line.indexOf('\t', start);
-    if (want < positions.length && positions[want] === field) {
-      out.push(line.slice(start, tab < 0 ? line.length : tab));
-      want++;
-    }
-    if (tab < 0) return field + 1;
-    start = tab + 1;
-  }
-}
 
 /** FNV-1a of the event id: the same id always lands in the same bucket, on any host. */
 export function bucketOf(eventId: string, buckets: number): number {
@@ -63,16 +34,6 @@ export function bucketOf(eventId: string, buckets: number): number {
     h = Math.imul(h, 0x01000193);
   }
   return (h >>> 0) % buckets;
-}
-
-/** A reprocess replays whole files; only the window's events are replaced (malformed times are not in it). */
-function inWindow(collectorTstamp: string, window: { from: number; to: number }): boolean {
-  try {
-    const t = parseTstamp(collectorTstamp);
-    return t >= window.from && t < window.to;
-  } catch {
-    return false;
-  }
 }
 
 export interface RoutedLines {
@@ -116,8 +77,6 @@ export async function shredMapTask(store: ObjectStore, t: TaskInput): Promise<Ta
   return { key: t.key, good, bad: 0, schemas: [...routed.schemas].sort() };
 }
 
-type ModelOrFailure = { model: ShredModel } | { failure: IgluFailure };
-
 /** Reads the run's frozen schemas on demand and turns each into its table model (cached). */
 function modelSource(store: ObjectStore, t: TaskInput, frozen: Set<string>) {
   const cache = new Map<string, Promise<ModelOrFailure>>();
@@ -138,20 +97,6 @@ function modelSource(store: ObjectStore, t: TaskInput, frozen: Set<string>) {
   };
 }
 
-/** What shred-reduce's first pass reads of a line, without splitting all of it. */
-export interface LineKeys {
-  fieldCount: number;
-  eventId: string;
-  collectorTstamp: string;
-  fingerprint: string;
-}
-
-export function lineKeys(line: string): LineKeys {
-  const fieldCount = pickFields(line, KEY_FIELDS, keyScratch);
-  const [collectorTstamp = '', eventId = '', fingerprint = ''] = keyScratch;
-  return { fieldCount, eventId, collectorTstamp, fingerprint };
-}
-
 export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
   const bucket = t.index;
   const [inputs, frozenKeys] = await Promise.all([store.list(t.key), store.list(runPrefix.shredSchemas(t.runId))]);
@@ -163,20 +108,16 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
   let outside = 0;
   for (const key of inputs) {
     for (const line of partLines(key, await store.get(key))) {
-      const { fieldCount, eventId, collectorTstamp, fingerprint } = lineKeys(line);
-      if (fieldCount !== ENRICHED_FIELD_COUNT) {
-        bad.push(parsingBadRow(line, { type: 'FieldNumberMismatch', fieldCount }));
-        continue;
-      }
-      if (t.window && !inWindow(collectorTstamp, t.window)) {
+      const c = lineCandidate(line, t.window);
+      if (c === 'outside') {
         outside++;
         continue;
       }
-      if (!UUID.test(eventId)) {
-        bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: [{ type: 'InvalidValue', key: 'event_id', value: eventId, message: 'not a UUID' }] }));
+      if ('bad' in c) {
+        bad.push(c.bad);
         continue;
       }
-      candidates.push({ eventId, fingerprint: fingerprint || `line:${createHash('sha1').update(line).digest('hex')}`, item: line });
+      candidates.push({ eventId: c.eventId, fingerprint: c.fingerprint, item: line });
     }
   }
   const { kept, natural, synthetic } = dedupe(candidates);
@@ -191,58 +132,24 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
   let unhandled = 0;
   let firstUnhandled = '';
   for (const { item: line, eventId, originalEventId } of kept) {
-    try {
-      const fields = line.split('\t');
-      const row = atomicRowFromFields(fields, eventId, copySafeLine(line), stats);
-      if ('errors' in row) {
-        bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: row.errors }));
-        continue;
-      }
-      const [contexts, unstruct, derived] = ENTITY_FIELDS.map((i) => fields[i]);
-      const { entities, problems } = entitiesOf({ contexts, unstruct_event: unstruct, derived_contexts: derived });
-      if (originalEventId) {
-        entities.push({ field: 'derived_contexts', uri: DUPLICATE_SCHEMA_URI, key: parseSchemaUri(DUPLICATE_SCHEMA_URI), data: { originalEventId } });
-      }
-      const collectorTstamp = fields[COLLECTOR_TSTAMP];
-      const failures: IgluFailure[] = problems.map((p) => ({ schemaKey: p.uri ?? p.field, message: p.message }));
-      const rows: [string, string][] = [];
-      for (const e of entities) {
-        const m = await modelFor(e);
-        if ('failure' in m) {
-          failures.push(m.failure);
-          continue;
-        }
-        try {
-          rows.push([e.uri, shreddedRow(m.model, eventId, collectorTstamp, e.data, stats)]);
-        } catch (err) {
-          if (!(err instanceof ValueError)) throw err;
-          failures.push({ schemaKey: e.uri, value: err.value ?? null, expected: `${err.column}: ${err.expected}` });
-        }
-      }
-      if (failures.length) {
-        const parsed = parseEnrichedTsv(line);
-        bad.push(igluBadRow(eventId === parsed.event_id ? parsed : { ...parsed, event_id: eventId }, failures));
-        continue;
-      }
-      const ts = parseTstamp(collectorTstamp);
-      atomic.push(row.row);
-      // The event's identity for "the batch wins" (docs/warehouse.md): the id it arrived with.
-      keys.push(`${originalEventId ?? eventId}\t${collectorTstamp}`);
-      for (const [uri, r] of rows) {
-        let list = byType.get(uri);
-        if (!list) byType.set(uri, (list = []));
-        list.push(r);
-      }
-      if (minTstamp === undefined || ts < minTstamp) minTstamp = ts;
-      if (maxTstamp === undefined || ts > maxTstamp) maxTstamp = ts;
-    } catch (err) {
-      // One line never fails the task: what its content makes throw (nothing is pushed before the
-      // last check) is its bad row. The object store or a schema lookup failing is not the line's,
-      // nor is every line of the task failing (a bug, below).
-      if (!isRecordError(err)) throw err;
-      if (unhandled++ === 0) firstUnhandled = describeError(err);
-      bad.push(parsingBadRow(line, { type: 'RowDecodingError', errors: [{ type: 'UnhandledRowDecodingError', message: describeError(err) }] }));
+    const shredded = await shredLine(line, eventId, originalEventId, modelFor, stats);
+    if ('bad' in shredded) {
+      // One line never fails the task, but every line of the task failing alike is a bug (below).
+      if (shredded.unhandled !== undefined && unhandled++ === 0) firstUnhandled = shredded.unhandled;
+      bad.push(shredded.bad);
+      continue;
     }
+    const e = shredded.event;
+    atomic.push(e.atomic);
+    // The event's identities for "the batch wins" (docs/warehouse.md).
+    keys.push(...e.keys);
+    for (const [uri, r] of e.rows) {
+      let list = byType.get(uri);
+      if (!list) byType.set(uri, (list = []));
+      list.push(r);
+    }
+    if (minTstamp === undefined || e.tstampMs < minTstamp) minTstamp = e.tstampMs;
+    if (maxTstamp === undefined || e.tstampMs > maxTstamp) maxTstamp = e.tstampMs;
   }
 
   if (unhandled > MAX_SKIPPED_IN_A_ROW && unhandled === kept.length) {
