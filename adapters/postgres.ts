@@ -160,15 +160,22 @@ export async function migrateWarehouse(config: SluiceConfig): Promise<void> {
  */
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, end = 'COMMIT'): Promise<T> {
   const client = await pool.connect();
+  // A connection lost mid-transaction (warehouse restarted, backend terminated) fails the pending
+  // query; the client's 'error' event would also be thrown, uncaught, without a listener.
+  const onError = () => undefined;
+  client.on('error', onError);
+  let broken = false;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query(end);
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query('ROLLBACK').catch(() => void (broken = true));
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    // A client that cannot even roll back is discarded, not handed to the next caller.
+    client.release(broken);
   }
 }

@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from '../adapters/postgres';
+import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
 import { StaleCheckpointError, sameCheckpoint, type ProcessorContext, type ShardProcessor } from './processor';
 
 // Durable shard checkpoints in `sluice.stream_checkpoints`, one row per (stream, processor,
@@ -68,17 +68,7 @@ export function pgCheckpointStore(pool: Pool): CheckpointStore {
       );
     },
     async advance(key, expected, next) {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        await advanceCheckpointIn(client, key, expected, next);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+      await inTransaction(pool, (client) => advanceCheckpointIn(client, key, expected, next));
     },
   };
 }

@@ -172,7 +172,7 @@ export function widenColumnSql(table: string, column: string, type: WarehouseTyp
   return `ALTER TABLE ${qualified(ATOMIC_SCHEMA, table)} ALTER COLUMN ${quoteIdent(column)} TYPE ${renderType(type)}`;
 }
 
-/** Redshift DDL for atomic.events (Snowplow's atomic-def.sql layout) and Sluice's load manifest. */
+/** Redshift DDL for atomic.events (Snowplow's atomic-def.sql layout), Sluice's load manifest and the dripfeed's checkpoints. */
 export function redshiftBaseDdl(): string[] {
   const cols = ATOMIC_COLUMNS.map((c) => {
     const [type, ...rest] = atomicColumnType(c).toUpperCase().split(' NOT NULL');
@@ -192,6 +192,13 @@ export function redshiftBaseDdl(): string[] {
   ${quoteIdent('window_to')} TIMESTAMP,
   ${quoteIdent('loaded_at')} TIMESTAMP DEFAULT GETDATE(),
   PRIMARY KEY (${quoteIdent('run_id')})
+)`,
+    // The dripfeed's shard checkpoints, moved in the same transaction as its rows (speed/dripfeed-redshift.ts).
+    `CREATE TABLE IF NOT EXISTS ${qualified('sluice', 'dripfeed_checkpoints')} (
+  ${quoteIdent('stream')} VARCHAR(128) NOT NULL,
+  ${quoteIdent('shard_id')} VARCHAR(128) NOT NULL,
+  ${quoteIdent('sequence_number')} VARCHAR(128) NOT NULL,
+  ${quoteIdent('updated_at')} TIMESTAMP DEFAULT GETDATE()
 )`,
   ];
 }

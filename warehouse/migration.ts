@@ -76,6 +76,13 @@ function breakingChanges(table: SimTable, wanted: WarehouseColumn[]): string[] {
   return reasons;
 }
 
+/** The planner's order: by vendor/name/format, then version. */
+function compareKeys(a: SchemaKey, b: SchemaKey): number {
+  const ka = `${a.vendor}/${a.name}/${a.format}`;
+  const kb = `${b.vendor}/${b.name}/${b.format}`;
+  return ka < kb ? -1 : ka > kb ? 1 : compareVersions(a.version, b.version);
+}
+
 export function planLoad(dialect: Dialect, existing: ReadonlyMap<string, TableState>, models: readonly ShredModel[]): LoadPlan {
   const plan: LoadPlan = { targets: new Map(), inTransaction: [], beforeTransaction: [], actions: [] };
   const sim = new Map<string, SimTable>();
@@ -126,11 +133,7 @@ export function planLoad(dialect: Dialect, existing: ReadonlyMap<string, TableSt
     }
   };
 
-  const ordered = [...models].sort((a, b) => {
-    const ka = `${a.key.vendor}/${a.key.name}/${a.key.format}`;
-    const kb = `${b.key.vendor}/${b.key.name}/${b.key.format}`;
-    return ka < kb ? -1 : ka > kb ? 1 : compareVersions(a.key.version, b.key.version);
-  });
+  const ordered = [...models].sort((a, b) => compareKeys(a.key, b.key));
   for (const model of ordered) {
     const uri = schemaUri(model.key);
     if (plan.targets.has(uri)) continue;
@@ -160,4 +163,29 @@ export function planLoad(dialect: Dialect, existing: ReadonlyMap<string, TableSt
     plan.targets.set(uri, recovery);
   }
   return plan;
+}
+
+/**
+ * planLoad for a writer that must keep moving (the dripfeed): when the planner cannot place some
+ * schemas, the others are planned without them and the refused ones are returned with the reason
+ * (their events become bad rows). Models are tried in the planner's order. Pure.
+ */
+export function planLoadPlacing(dialect: Dialect, existing: ReadonlyMap<string, TableState>, models: readonly ShredModel[]): { plan: LoadPlan; refused: Map<string, string> } {
+  const refused = new Map<string, string>();
+  try {
+    return { plan: planLoad(dialect, existing, models), refused };
+  } catch (err) {
+    if (!(err instanceof LoadPlanError)) throw err;
+  }
+  const accepted: ShredModel[] = [];
+  for (const model of [...models].sort((a, b) => compareKeys(a.key, b.key))) {
+    try {
+      planLoad(dialect, existing, [...accepted, model]);
+      accepted.push(model);
+    } catch (err) {
+      if (!(err instanceof LoadPlanError)) throw err;
+      refused.set(schemaUri(model.key), err.message);
+    }
+  }
+  return { plan: planLoad(dialect, existing, accepted), refused };
 }

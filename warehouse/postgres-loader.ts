@@ -12,6 +12,7 @@ import { parseSchemaUri } from './iglu';
 import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult, type RunOutputs, type WarehouseLoader } from './loader';
 import { type LoadPlan, planLoad, type TableState } from './migration';
 import { preparedTransactionsEnabled, twoPhaseLoad } from './postgres-two-phase';
+import type { ShredModel } from './shred-model';
 import { qualified, quoteIdent } from './sql';
 
 // The PostgreSQL loader: one transaction per run holding a per-run advisory lock, the manifest
@@ -28,6 +29,28 @@ export const WRITE_LOCK = 'sluice:warehouse-write';
 /** The warehouse write lock for the rest of the caller's transaction. */
 export async function takeWriteLock(client: PoolClient): Promise<void> {
   await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [WRITE_LOCK]);
+}
+
+/** The DDL lock: schema changes of concurrent writers are planned one at a time (after the write lock). */
+export async function takeDdlLock(client: PoolClient): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [DDL_LOCK]);
+}
+
+/** COPY FROM STDIN of atomic.events rows as the shred step writes them. */
+export function atomicCopySql(table = qualified(ATOMIC_SCHEMA, 'events')): string {
+  return `COPY ${table} (${ATOMIC_COLUMNS.map(quoteIdent).join(', ')}) FROM STDIN WITH (FORMAT text, NULL '')`;
+}
+
+/** COPY FROM STDIN of a schema version's shredded rows into its table. */
+export function shreddedCopySql(table: string, model: ShredModel): string {
+  const cols = tableColumns(model.columns, 'postgres').map((c) => quoteIdent(c.name)).join(', ');
+  return `COPY ${qualified(ATOMIC_SCHEMA, table)} (${cols}) FROM STDIN WITH (FORMAT text)`;
+}
+
+/** The atomic schema's tables as the catalog describes them now. */
+export async function readTables(client: PoolClient): Promise<Map<string, TableState>> {
+  const catalog = await client.query<CatalogRow>(catalogSql('postgres'), [ATOMIC_SCHEMA]);
+  return tablesFromCatalog(catalog.rows);
 }
 
 export class LoadCountMismatchError extends Error {
@@ -138,10 +161,9 @@ export async function lockRun(client: PoolClient, runId: string): Promise<number
 
 /** Creates or migrates the shredded tables the run's schemas need (one plan at a time across loads). */
 export async function migrateTables(client: PoolClient, outputs: RunOutputs): Promise<{ plan: LoadPlan; existing: Map<string, TableState> }> {
-  // Schema changes of concurrent loads (other runs, reprocessing) are planned one at a time.
-  await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [DDL_LOCK]);
-  const catalog = await client.query<CatalogRow>(catalogSql('postgres'), [ATOMIC_SCHEMA]);
-  const existing = tablesFromCatalog(catalog.rows);
+  // Schema changes of concurrent loads (other runs, reprocessing, the dripfeed) are planned one at a time.
+  await takeDdlLock(client);
+  const existing = await readTables(client);
   const plan = planLoad('postgres', existing, outputs.types.map((t) => t.model));
   for (const sql of plan.inTransaction) await client.query(sql);
   return { plan, existing };
@@ -149,12 +171,7 @@ export async function migrateTables(client: PoolClient, outputs: RunOutputs): Pr
 
 /** COPYs the run's atomic.events parts; the count must match what the shred step wrote. */
 export async function copyAtomicEvents(client: PoolClient, store: ObjectStore, outputs: RunOutputs, beat: () => void): Promise<number> {
-  const atomicCols = ATOMIC_COLUMNS.map(quoteIdent).join(', ');
-  const loaded = await copyObjects(
-    client, store,
-    `COPY ${qualified(ATOMIC_SCHEMA, 'events')} (${atomicCols}) FROM STDIN WITH (FORMAT text, NULL '')`,
-    outputs.atomicKeys, beat,
-  );
+  const loaded = await copyObjects(client, store, atomicCopySql(), outputs.atomicKeys, beat);
   if (outputs.expectedAtomic !== undefined && loaded !== outputs.expectedAtomic) {
     throw new LoadCountMismatchError(`atomic.events: COPY loaded ${loaded} rows, the shred step wrote ${outputs.expectedAtomic}`);
   }
@@ -166,8 +183,7 @@ export async function copyShreddedTables(client: PoolClient, store: ObjectStore,
   const tables: Record<string, number> = {};
   for (const t of outputs.types) {
     const table = plan.targets.get(t.uri)!;
-    const cols = tableColumns(t.model.columns, 'postgres').map((c) => quoteIdent(c.name)).join(', ');
-    const n = await copyObjects(client, store, `COPY ${qualified(ATOMIC_SCHEMA, table)} (${cols}) FROM STDIN WITH (FORMAT text)`, t.keys, beat);
+    const n = await copyObjects(client, store, shreddedCopySql(table, t.model), t.keys, beat);
     if (t.expected !== undefined && n !== t.expected) throw new LoadCountMismatchError(`${table} (${t.uri}): COPY loaded ${n} rows, the shred step wrote ${t.expected}`);
     tables[table] = (tables[table] ?? 0) + n;
   }

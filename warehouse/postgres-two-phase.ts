@@ -103,6 +103,9 @@ export class InjectedStop extends Error {
 export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req: LoadRequest, onProgress: LoadProgress = () => undefined, faults: TwoPhaseFaults = {}): Promise<LoadResult> {
   const runId = assertRunId(req.runId);
   const coordinator = await deps.pool.connect();
+  // A lost connection fails the pending query; unheard, the client's 'error' event would crash the worker.
+  const onError = () => undefined;
+  coordinator.on('error', onError);
   let locked = false;
   let writeLocked = false;
   try {
@@ -164,6 +167,8 @@ export async function twoPhaseLoad(deps: { pool: Pool; store: ObjectStore }, req
   } finally {
     if (writeLocked) await coordinator.query('SELECT pg_advisory_unlock(hashtext($1))', [WRITE_LOCK]).catch(() => undefined);
     if (locked) await coordinator.query('SELECT pg_advisory_unlock(hashtext($1))', [coordinatorLock(runId)]).catch(() => undefined);
-    coordinator.release();
+    coordinator.off('error', onError);
+    // Session locks die with the session: a coordinator whose unlock may have failed is not reused.
+    coordinator.release(true);
   }
 }

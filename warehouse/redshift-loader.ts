@@ -46,7 +46,8 @@ export interface RedshiftLoaderOptions {
 /** Index of the guard statement in the load batch (after the LOCK). */
 const GUARD_INDEX = 1;
 
-function copyOptions(opts: RedshiftLoaderOptions, atomic: boolean): string {
+/** COPY's options for the shred step's gzipped text parts (atomic: atomic.events rows). */
+export function copyOptions(opts: Pick<RedshiftLoaderOptions, 'iamRoleArn' | 'region'>, atomic: boolean): string {
   // DELIMITER '\t' and NULL AS '\\N' are fixed text: Redshift reads backslash escapes there.
   // GZIP: the shred step writes gzipped parts (batch/run-files.ts).
   const parts = [`IAM_ROLE ${quoteLiteral(opts.iamRoleArn)}`, "DELIMITER '\\t'", 'ESCAPE', 'GZIP'];
@@ -81,10 +82,15 @@ export function replaceKeysSql(shreddedTables: readonly string[], copyKeys: stri
 
 const tstampLiteral = (ms: number | undefined) => (ms === undefined ? 'NULL' : quoteLiteral(formatTstamp(ms)));
 
-export function redshiftLoader(opts: RedshiftLoaderOptions): WarehouseLoader {
+/** What COPY's text is made of must be what it claims (they are quoted, and also checked). */
+export function assertCopySettings(opts: Pick<RedshiftLoaderOptions, 'iamRoleArn' | 'region' | 'store'>): void {
   if (!IAM_ROLE.test(opts.iamRoleArn)) throw new Error(`warehouse.redshift.iamRoleArn is not an IAM role ARN: ${JSON.stringify(opts.iamRoleArn)}`);
   if (!BUCKET.test(opts.store.bucket)) throw new Error(`bucket name ${JSON.stringify(opts.store.bucket)} cannot be used in COPY`);
   if (opts.region !== undefined && !REGION.test(opts.region)) throw new Error(`region ${JSON.stringify(opts.region)} is not an AWS region`);
+}
+
+export function redshiftLoader(opts: RedshiftLoaderOptions): WarehouseLoader {
+  assertCopySettings(opts);
   let base: Promise<void> | undefined;
   const poll = { pollMs: opts.pollMs, signal: opts.signal };
   const s3 = (prefix: string) => quoteLiteral(`s3://${opts.store.bucket}/${prefix}`);

@@ -35,7 +35,9 @@ Runtime.install({
   logger: new DefaultLogger('WARN', (entry) => log[entry.level === 'TRACE' ? 'trace' : (entry.level.toLowerCase() as Lowercase<Exclude<LogLevel, 'TRACE'>>)]({ ...entry.meta }, entry.message)),
 });
 
-const adapters = makeAdapters(config);
+const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+const adapters = makeAdapters(config, log, registry);
 const engine = makeEngine(config);
 const { client } = await connectTemporal(config);
 const connection = await NativeConnection.connect(temporalOptions);
@@ -43,9 +45,6 @@ const workflowBundle = await bundleWorkflowCode({
   workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
   logger: new DefaultLogger('WARN'),
 });
-
-const registry = new Registry();
-collectDefaultMetrics({ register: registry });
 
 const speedWorker = await Worker.create({
   connection,

@@ -18,6 +18,11 @@ import type { ShardProcessor } from '../speed/processor';
 import { enrichedSinkProcessor, rawSinkProcessor } from '../speed/raw-sink';
 import { realtimeViewsProcessor } from '../speed/realtime-views';
 import { streamEnrichProcessor } from '../speed/stream-enrich';
+import { postgresDripfeed } from '../speed/dripfeed-postgres';
+import { redshiftDripfeed } from '../speed/dripfeed-redshift';
+import { makeRedshiftDataClient, redshiftTarget } from '../warehouse/redshift-data';
+import { WAREHOUSE_PROCESSOR, warehouseDripfeedProcessor, type DripfeedHooks } from '../speed/warehouse-dripfeed';
+import { Counter, type Registry } from 'prom-client';
 
 // Builds the adapters from config: the only place that decides local stand-in vs AWS.
 
@@ -50,7 +55,35 @@ function withActivityCancellation(engine: BatchEngine): BatchEngine {
   };
 }
 
-export function makeAdapters(config: SluiceConfig, log: Logger = makeLogger('workers', config.log.level)) {
+/** The dripfeed into Redshift (warehouse.kind = redshift): the Data API, COPY from the bucket, bad rows in PostgreSQL. */
+function redshiftDripfeedFromConfig(config: SluiceConfig, store: ReturnType<typeof s3ObjectStore>, pool: ReturnType<typeof makePool>) {
+  const r = config.warehouse.redshift;
+  if (!r.iamRoleArn) throw new Error('warehouse.redshift.iamRoleArn (SLUICE_WAREHOUSE__REDSHIFT__IAM_ROLE_ARN) is required for the dripfeed to COPY from S3');
+  // Each micro-batch waits for a few statements: poll them more often than a batch load does.
+  return redshiftDripfeed({ client: makeRedshiftDataClient(config), target: redshiftTarget(config), store, pool, iamRoleArn: r.iamRoleArn, region: config.region, pollMs: Math.min(r.pollMs, 200) });
+}
+
+/** Counts what the dripfeed did with each event, on the workers' /metrics. */
+function dripfeedMetrics(registry: Registry | undefined, log: Logger): DripfeedHooks {
+  const events = registry && new Counter({
+    name: 'sluice_dripfeed_events_total',
+    help: 'Enriched events the warehouse dripfeed committed, by outcome (inserted, already_loaded, duplicate, bad)',
+    labelNames: ['shard', 'outcome'],
+    registers: [registry],
+  });
+  return {
+    onCommit(shard, records, c) {
+      events?.inc({ shard, outcome: 'inserted' }, c.inserted);
+      events?.inc({ shard, outcome: 'already_loaded' }, c.alreadyLoaded);
+      events?.inc({ shard, outcome: 'duplicate' }, c.duplicates);
+      events?.inc({ shard, outcome: 'bad' }, c.bad);
+      if (c.actions.length) log.info({ shard, actions: c.actions }, 'dripfeed: warehouse tables created or migrated');
+      log.debug({ shard, records, inserted: c.inserted, alreadyLoaded: c.alreadyLoaded, bad: c.bad }, 'dripfeed: micro-batch committed');
+    },
+  };
+}
+
+export function makeAdapters(config: SluiceConfig, log: Logger = makeLogger('workers', config.log.level), registry?: Registry) {
   const kinesis = makeKinesisClient(config);
   const store = s3ObjectStore(makeS3Client(config), config.s3.bucket);
   const pool = makePool(config);
@@ -67,6 +100,11 @@ export function makeAdapters(config: SluiceConfig, log: Logger = makeLogger('wor
     }),
     'bad-rows': badRowsSinkProcessor(store, pool, config.speed.badRowsSink),
   };
+  const { enabled, lockTimeoutMs, ...flush } = config.speed.dripfeed;
+  if (enabled) {
+    const warehouse = config.warehouse.kind === 'redshift' ? redshiftDripfeedFromConfig(config, store, pool) : postgresDripfeed(pool, { lockTimeoutMs });
+    processors[WAREHOUSE_PROCESSOR] = warehouseDripfeedProcessor(warehouse, makeSchemaLookup(config), flush, dripfeedMetrics(registry, log));
+  }
   return { kinesis, store, pool, checkpoints, processors };
 }
 
@@ -94,5 +132,6 @@ export function speedTopology(config: SluiceConfig): { stream: string; processor
   ];
   // The enriched S3 sink feeds stream-enrich batch mode.
   if (config.batch.mode === 'stream-enrich' || config.speed.enrichedSink.enabled) topology.push({ stream: enriched, processor: 'enriched-s3' });
+  if (config.speed.dripfeed.enabled) topology.push({ stream: enriched, processor: WAREHOUSE_PROCESSOR });
   return topology;
 }
