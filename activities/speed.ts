@@ -11,7 +11,7 @@ import {
   type StreamRecord,
 } from '../adapters/kinesis';
 import type { CheckpointStore } from '../speed/checkpoints';
-import { describeError, isolatePoison, isRecordError } from '../speed/poison';
+import { describeError, isolatePoison, isRecordError, isUnavailableError } from '../speed/poison';
 import { StaleCheckpointError, compareSequence, sameCheckpoint, type ShardProcessor } from '../speed/processor';
 
 // Speed-layer activities. consumeShard is the heartbeating loop of one shard consumer: it reads
@@ -224,15 +224,47 @@ export function createSpeedActivities(deps: SpeedDeps) {
       const labels: ShardLabels = { stream: input.stream, processor: input.processor, shard: input.shardId };
       const key = { stream: input.stream, processor: processor.name, shardId: input.shardId };
 
+      const started = Date.now();
+      const rate = new RateWindow();
+      let pending: StreamRecord[] = [];
+      let millisBehindLatest = 0;
+      let checkpoint: string | undefined;
+      const progress = (): ShardProgress => ({ checkpoint, millisBehindLatest, recordsPerSecond: rate.perSecond(started), atMs: Date.now() });
+      /**
+       * Runs `fn`, parked with backoff while the service behind the processor is unavailable
+       * (warehouse down, its write lock held by a batch load): the attempt keeps its lease and
+       * heartbeats, reports its growing lag, and carries on as soon as the service is back.
+       * Out of budget (or cancelled), the failure is the attempt's.
+       */
+      const parkWhileUnavailable = async <T>(fn: () => Promise<T>): Promise<T> => {
+        for (let unavailable = 0; ; ) {
+          try {
+            return await fn();
+          } catch (err) {
+            if (!isUnavailableError(err) || signal.aborted || Date.now() - started >= deps.budgetMs) throw err;
+            unavailable += 1;
+            deps.metrics?.failed(labels, 'processor-unavailable');
+            if (unavailable === 1 || unavailable % 10 === 0) ctx.log.warn('the service behind the processor is unavailable; parked', { shard: input.shardId, unavailable, error: describeError(err) });
+            const until = Date.now() + backoffMs(unavailable);
+            while (Date.now() < until && !signal.aborted) {
+              if (pending.length > 0) millisBehindLatest = Math.max(millisBehindLatest, Date.now() - pending[0].arrivalMs);
+              deps.metrics?.polled(labels, { records: 0, millisBehindLatest, recordsPerSecond: rate.perSecond(started) });
+              ctx.heartbeat(progress());
+              await pause(Math.min(1_000, until - Date.now()), signal);
+            }
+          }
+        }
+      };
+
       /** The durable checkpoint wins; a workflow checkpoint with no durable row yet seeds it. */
       const resume = async (): Promise<string | undefined> => {
         if (!processor.resume) return input.checkpoint;
-        const durable = await processor.resume(input.stream, input.shardId);
+        const durable = await parkWhileUnavailable(() => processor.resume!(input.stream, input.shardId));
         if (durable !== undefined || input.checkpoint === undefined || input.startSequence !== undefined) return durable;
         await deps.checkpoints.set(key, input.checkpoint);
         return input.checkpoint;
       };
-      let checkpoint = await resume();
+      checkpoint = await resume();
       const initialPosition = (): StartPosition => {
         if (input.startSequence !== undefined && sameCheckpoint(checkpoint, input.checkpoint)) {
           return { type: 'AT_SEQUENCE_NUMBER', sequenceNumber: input.startSequence };
@@ -242,23 +274,18 @@ export function createSpeedActivities(deps: SpeedDeps) {
         return deps.startPosition;
       };
 
-      const started = Date.now();
-      const rate = new RateWindow();
       let iterator: string | undefined;
       /** The last record read (committed or pending): where a re-acquired iterator continues. */
       let lastRead: string | undefined = checkpoint;
-      let pending: StreamRecord[] = [];
       let pendingBytes = 0;
       let pendingSince = 0;
       let total = 0;
-      let millisBehindLatest = 0;
       let lastPollMs = 0;
       let failures = 0;
       let shardEnded = false;
       let shardGone = false;
       let restarts = 0;
 
-      const progress = (): ShardProgress => ({ checkpoint, millisBehindLatest, recordsPerSecond: rate.perSecond(started), atMs: Date.now() });
       const startOver = async () => {
         // Another attempt committed past us: continue from what it committed.
         restarts += 1;
@@ -290,10 +317,12 @@ export function createSpeedActivities(deps: SpeedDeps) {
           }, { maxAttempts: deps.poisonAttempts ?? 3, processor: processor.name });
         }
       };
+      /** process(), parked while the service it writes to is unavailable (parkWhileUnavailable). */
+      const processParked = (caughtUpAtMs?: number) => parkWhileUnavailable(() => processIsolatingPoison(pending, checkpoint, caughtUpAtMs));
       const flush = async (caughtUpAtMs?: number) => {
         let committed: string | undefined;
         try {
-          committed = await processIsolatingPoison(pending, checkpoint, caughtUpAtMs);
+          committed = await processParked(caughtUpAtMs);
         } catch (err) {
           if (!(err instanceof StaleCheckpointError)) throw err;
           deps.metrics?.failed(labels, 'stale-checkpoint');

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
-import { buildPageView, buildStructEvent, newTracker, type Tracker } from '@snowplow/node-tracker';
 import { fetchMergedCounts, waitFor } from '../cli/probes';
 import { sendTrackerEvents } from '../cli/send-events';
 import { makeLogger } from '../observability/logger';
 import { Stack } from '../stack/stack';
 import { testConfig } from '../tests/helpers/standins';
+import { latenciesFromCurves, percentile, trackAtRate } from './tracker-load';
 
 // `npx tsx bench/latency.ts`: end-to-end latency of the speed layer on the local defaults. Starts
 // the whole stack on fresh ports, sends a sustained stream of events with the real
@@ -25,36 +25,12 @@ const DAY = 24 * 3600_000;
 const say = (msg: string) => process.stderr.write(`[bench:latency] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
 /** Each shard consumer's lag (ms) from the workers' metrics, e.g. `enrich/0:120`. */
 async function consumerLags(workersUrl: string): Promise<string> {
   const text = await (await fetch(`${workersUrl}/metrics`)).text().catch(() => '');
   return [...text.matchAll(/^sluice_speed_millis_behind_latest\{stream="[^"]*",processor="([^"]*)",shard="shardId-0*(\d+)"\} (\d+)/gm)]
     .map((m) => `${m[1]}/${m[2]}:${m[3]}`)
     .join(' ');
-}
-
-function makeTrackers(collectorUrl: string, onAccepted: (n: number) => void, onFailed: () => void): Tracker[] {
-  const url = new URL(collectorUrl);
-  return Array.from({ length: TRACKERS }, (_, i) => {
-    const t = newTracker(
-      { namespace: `bench-${i}`, appId: 'bench-latency', encodeBase64: true },
-      {
-        endpoint: url.hostname,
-        protocol: 'http',
-        port: Number(url.port),
-        eventMethod: 'post',
-        bufferSize: 10,
-        onRequestSuccess: (payloads) => onAccepted(payloads.length),
-        onRequestFailure: () => onFailed(),
-      },
-    );
-    t.setDomainUserId(`5d79770b-015b-4af8-8c91-${String(i).padStart(12, '0')}`);
-    return t;
-  });
 }
 
 async function main(): Promise<void> {
@@ -84,50 +60,21 @@ async function main(): Promise<void> {
       }
     })();
 
-    let accepted = 0;
-    let failedRequests = 0;
-    const trackers = makeTrackers(stack.urls.collector, (n) => (accepted += n), () => (failedRequests += 1));
-    const sendTimes: number[] = [];
     say(`sending ${RATE} events/s for ${DURATION_MS / 1000} s through ${TRACKERS} node trackers…`);
-    const start = Date.now();
-    let lastReport = start;
-    while (Date.now() - start < DURATION_MS) {
-      const now = Date.now();
-      const due = Math.floor(((now - start) * RATE) / 1000);
-      while (sendTimes.length < due) {
-        const i = sendTimes.length;
-        const tracker = trackers[i % TRACKERS];
-        if (i % 2 === 0) tracker.track(buildPageView({ pageUrl: `https://shop.example.com/products/${i}`, pageTitle: `Product ${i}` }));
-        else tracker.track(buildStructEvent({ category: 'shop', action: 'add-to-basket', label: `sku-${i}`, value: i }));
-        sendTimes.push(now);
-      }
-      if (now - lastReport >= 5_000) {
-        lastReport = now;
-        const lags = await consumerLags(stack.urls.workers);
-        say(`${Math.round((now - start) / 1000)} s: ${sendTimes.length} tracked, ${accepted} accepted, ${samples.at(-1)?.n ?? 0} visible; consumer lag ms ${lags}`);
-      }
-      await sleep(5);
-    }
-    const sendEnd = Date.now();
-    await Promise.all(trackers.map((t) => t.flush()));
+    const load = await trackAtRate(stack.urls.collector, { appId: 'bench-latency', rate: RATE, durationMs: DURATION_MS, trackers: TRACKERS }, async (l) => {
+      const lags = await consumerLags(stack.urls.workers);
+      say(`${Math.round((Date.now() - l.startMs) / 1000)} s: ${l.sendTimes.length} tracked, ${l.accepted} accepted, ${samples.at(-1)?.n ?? 0} visible; consumer lag ms ${lags}`);
+    });
+    const { sendTimes, accepted, failedRequests, startMs: start, endMs: sendEnd } = load;
     const acceptedAt = Date.now();
-    await sleep(50); // onRequestSuccess runs from a timer
     const sent = sendTimes.length;
     say(`sent ${sent} (${accepted} accepted, ${failedRequests} failed requests); waiting for all to be visible…`);
     await waitFor('every event to be visible', async () => ((samples.at(-1)?.n ?? 0) >= sent ? true : undefined), 120_000, 100).catch(() => undefined);
     poller.stop = true;
     await polling;
 
-    // Two pointers over the cumulative curves.
-    const latencies: number[] = [];
-    let s = 0;
-    for (let k = 1; k <= sent; k++) {
-      while (s < samples.length && samples[s].n < k) s++;
-      if (s === samples.length) break;
-      latencies.push(samples[s].t - sendTimes[k - 1]);
-    }
+    const latencies = latenciesFromCurves(sendTimes, samples);
     const visible = latencies.length;
-    latencies.sort((a, b) => a - b);
     const sendRate = sent / ((sendEnd - start) / 1000);
     const acceptRate = accepted / ((acceptedAt - start) / 1000);
     const row = (what: string, value: string, target: string, ratio: string) => `| ${what} | ${value} | ${target} | ${ratio} |`;

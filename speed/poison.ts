@@ -36,6 +36,24 @@ export function isRecordError(err: unknown): boolean {
   return typeof code === 'string' && DATA_SQLSTATE.test(code) && typeof (err as { severity?: unknown }).severity === 'string';
 }
 
+// Failures that say the service behind a processor is away or busy, and will likely come back:
+// sockets refused or cut, PostgreSQL's connection class 08, shutting down or starting (57P01-03),
+// too many connections (53300), lock_timeout (55P03: a batch load holds the warehouse write lock),
+// serialization failures and deadlocks (40001, 40P01); the AWS SDK's throttling and 5xx.
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300', '55P03', '40001', '40P01']);
+
+/** True when a processor failed because a service it writes to is unavailable for now (park and retry, do not fail the attempt). */
+export function isUnavailableError(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { code?: unknown; message?: unknown; name?: unknown; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; cause?: unknown; errors?: unknown[] };
+  if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code))) return true;
+  if (typeof e.message === 'string' && /^(Connection terminated|timeout exceeded when trying to connect)/.test(e.message)) return true;
+  if (e.$metadata && (e.$retryable || (e.$metadata.httpStatusCode ?? 0) >= 500 || /Throttl/.test(String(e.name)))) return true;
+  // AggregateError (a connect that tried several addresses) and wrapped causes.
+  if (Array.isArray(e.errors) && e.errors.some(isUnavailableError)) return true;
+  return e.cause !== undefined && e.cause !== err && isUnavailableError(e.cause);
+}
+
 export const describeError = (err: unknown): string =>
   err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 2_000) : String(err).slice(0, 2_000);
 

@@ -33,7 +33,7 @@ export function speedMetrics(registry: Registry): SpeedMetrics {
   });
   const errors = new Counter({
     name: 'sluice_speed_consume_errors_total',
-    help: 'Failed reads and commits of the shard consumer, by kind (throttled, expired-iterator, unavailable, not-found, stale-checkpoint)',
+    help: 'Failed reads and commits of the shard consumer, by kind (throttled, expired-iterator, unavailable, not-found, stale-checkpoint, poison-record, processor-unavailable)',
     labelNames: [...labelNames, 'kind'],
     registers: [registry],
   });

@@ -1,0 +1,222 @@
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
+import { makePool, type Pool } from '../adapters/postgres';
+import type { StreamRecord } from '../adapters/kinesis';
+import { waitFor } from '../cli/probes';
+import { sendTrackerEvents } from '../cli/send-events';
+import { createEnricher } from '../enrich/default-enricher';
+import { makeLogger } from '../observability/logger';
+import { postgresDripfeed } from '../speed/dripfeed-postgres';
+import { cachedModels, shredRecords } from '../speed/dripfeed-shred';
+import { enrichRecords } from '../speed/stream-enrich';
+import { warehouseDripfeedProcessor } from '../speed/warehouse-dripfeed';
+import { Stack } from '../stack/stack';
+import { testConfig } from '../tests/helpers/standins';
+import { atomicCopySql, shreddedCopySql } from '../warehouse/postgres-loader';
+import { makeSchemaLookup } from '../workers/wiring';
+import { sampleCpu } from './cpu-sampler';
+import { enrichMixPayload, mkEnrichmentsDir } from './enrich-mix';
+import { latenciesFromCurves, percentile, trackAtRate } from './tracker-load';
+import { encodeCollectorPayload } from '../codecs/collector-payload';
+
+// `npm run bench:dripfeed` (also part of `npm run bench`): the warehouse dripfeed on the whole
+// local stack, default flush policy. Three parts, progress on stderr, one table on stdout:
+//  1. latency: real node trackers at BENCH_RATE events/s for BENCH_DURATION_MS; atomic.events
+//     polled; p50/p95/p99 of tracker send → row visible, and rows/s sustained;
+//  2. catch-up: PostgreSQL stopped for BENCH_OUTAGE_MS while the trackers keep sending; then the
+//     time until every event is in atomic.events, as events/s and as a multiple of the ingest rate;
+//  3. CPU per event: the dripfeed processor on micro-batches of realistic enriched events
+//     (bench/enrich-mix.ts, with contexts) against a bare COPY of the same rows (atomic.events and
+//     shredded tables) into copies of the same tables, alternating, the bench process's and
+//     PostgreSQL's CPU both counted (bench/cpu-sampler.ts plus process.cpuUsage).
+
+const RATE = Number(process.env.BENCH_RATE ?? 1_000);
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 120_000);
+const OUTAGE_MS = Number(process.env.BENCH_OUTAGE_MS ?? 60_000);
+const TRACKERS = Number(process.env.BENCH_TRACKERS ?? 4);
+const POLL_MS = 100;
+const say = (msg: string) => process.stderr.write(`[bench:dripfeed] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function rowsOf(pool: Pool, appId: string): Promise<number> {
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM "atomic"."events" WHERE "app_id" = $1', [appId]);
+  return rows[0].n as number;
+}
+
+/** Polls atomic.events for `appId` until stopped: (time the answer arrived, rows). */
+function pollRows(pool: Pool, appId: string) {
+  const samples: { t: number; n: number }[] = [];
+  const state = { stop: false };
+  const done = (async () => {
+    while (!state.stop) {
+      const n = await rowsOf(pool, appId).catch(() => undefined);
+      if (n !== undefined) samples.push({ t: Date.now(), n });
+      await sleep(POLL_MS);
+    }
+  })();
+  return { samples, stop: async () => ((state.stop = true), await done) };
+}
+
+async function latencyPart(stack: Stack, pool: Pool) {
+  const appId = 'bench-dripfeed';
+  const poll = pollRows(pool, appId);
+  say(`latency: ${RATE} events/s for ${DURATION_MS / 1000} s through ${TRACKERS} node trackers…`);
+  const load = await trackAtRate(stack.urls.collector, { appId, rate: RATE, durationMs: DURATION_MS, trackers: TRACKERS }, (l) => {
+    say(`  ${Math.round((Date.now() - l.startMs) / 1000)} s: ${l.sendTimes.length} tracked, ${l.accepted} accepted, ${poll.samples.at(-1)?.n ?? 0} in atomic.events`);
+  });
+  const sent = load.sendTimes.length;
+  await waitFor('every event in atomic.events', async () => ((poll.samples.at(-1)?.n ?? 0) >= sent ? true : undefined), 180_000, 200).catch(() => undefined);
+  await poll.stop();
+  const latencies = latenciesFromCurves(load.sendTimes, poll.samples);
+  // Sustained: rows that became visible while the trackers were sending, per second of it.
+  const during = poll.samples.filter((s) => s.t >= load.startMs + 5_000 && s.t <= load.endMs);
+  const rowsPerSecond = during.length > 1 ? (during.at(-1)!.n - during[0].n) / ((during.at(-1)!.t - during[0].t) / 1000) : NaN;
+  return { sent, visible: latencies.length, final: poll.samples.at(-1)?.n ?? 0, latencies, rowsPerSecond, sendRate: sent / ((load.endMs - load.startMs) / 1000), failed: load.failedRequests };
+}
+
+async function catchUpPart(stack: Stack, pool: Pool) {
+  const appId = 'bench-dripfeed-outage';
+  const postgres = stack.processes.get('postgres')!;
+  say(`catch-up: PostgreSQL stopped for ${OUTAGE_MS / 1000} s while ${RATE} events/s keep arriving…`);
+  const sending = trackAtRate(stack.urls.collector, { appId, rate: RATE, durationMs: OUTAGE_MS, trackers: TRACKERS });
+  await postgres.stop();
+  const stoppedAt = Date.now();
+  const load = await sending;
+  await postgres.start();
+  const startedAt = Date.now();
+  say(`  PostgreSQL back after ${((startedAt - stoppedAt) / 1000).toFixed(0)} s; ${load.sendTimes.length} events tracked meanwhile; waiting for them in atomic.events…`);
+  const sent = load.sendTimes.length;
+  let last = 0;
+  await waitFor('the backlog in atomic.events', async () => {
+    last = await rowsOf(pool, appId).catch(() => last);
+    return last >= sent ? true : undefined;
+  }, 600_000, 200).catch(() => undefined);
+  const caughtUpAt = Date.now();
+  const seconds = (caughtUpAt - startedAt) / 1000;
+  return { sent, loaded: last, seconds, rate: sent / seconds, outageSeconds: (startedAt - stoppedAt) / 1000 };
+}
+
+/** Realistic enriched events (the enrich bench's mix: UA, campaign, contexts), as stream records. */
+async function enrichedRecords(count: number): Promise<StreamRecord[]> {
+  const enricher = createEnricher({ enrichmentsDir: mkEnrichmentsDir() });
+  const lines: string[] = [];
+  for (let i = 0; lines.length < count; i++) {
+    const { good } = await enrichRecords([{ data: encodeCollectorPayload(enrichMixPayload(i)), sequenceNumber: String(i), partitionKey: 'k', arrivalMs: 0 }], Date.now(), enricher);
+    lines.push(...good);
+  }
+  return lines.slice(0, count).map((l, i) => ({ data: Buffer.from(l), sequenceNumber: String(1_000_000 + i), partitionKey: 'k', arrivalMs: Date.now() }));
+}
+
+async function cpuPart(stack: Stack, pool: Pool, config: ReturnType<typeof testConfig>) {
+  const BATCH = config.speed.dripfeed.maxRecords;
+  const ROUNDS = 6;
+  say(`CPU: ${ROUNDS} rounds of one ${BATCH}-event micro-batch through the dripfeed and one bare COPY of the same rows…`);
+  const records = await enrichedRecords(BATCH * ROUNDS);
+  const lookup = makeSchemaLookup(config);
+  const processor = warehouseDripfeedProcessor(postgresDripfeed(pool, { lockTimeoutMs: 30_000 }), lookup, config.speed.dripfeed);
+  // The rows the dripfeed writes, for the bare COPY: atomic.events rows and each type's rows.
+  const models = cachedModels(lookup);
+  await pool.query('CREATE SCHEMA IF NOT EXISTS "bench_copy"');
+  const sampler = sampleCpu(100);
+  let dripCpu = 0;
+  let copyCpu = 0;
+  let rows = 0;
+  const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+  const pgBetween = (from: number, to: number) => sampler.between(from, to).get('postgres') ?? 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const batch = records.slice(r * BATCH, (r + 1) * BATCH);
+    // Fresh ids per round of the copy side too: the same rows, into the copies of the tables.
+    const shred = await shredRecords(batch, models);
+    const copies = new Map<string, string[]>();
+    for (const e of shred.events) for (const [uri, row] of e.event.rows) (copies.get(uri) ?? copies.set(uri, []).get(uri)!).push(row);
+    await sleep(300);
+    let t0 = Date.now();
+    let c0 = cpu();
+    await processor.process(batch, { stream: 'bench-enriched', shardId: `cpu-${process.pid}`, after: r === 0 ? undefined : records[r * BATCH - 1].sequenceNumber }, {});
+    let c1 = cpu();
+    await sleep(300); // let the sampler see the backend's CPU of this side
+    dripCpu += c1 - c0 + pgBetween(t0, Date.now());
+
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('CREATE TABLE IF NOT EXISTS "bench_copy"."events" (LIKE "atomic"."events" INCLUDING ALL)');
+      for (const uri of copies.keys()) {
+        const table = (await pool.query(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'atomic' AND obj_description(c.oid) = $1`, [uri])).rows[0]?.relname as string;
+        await client.query(`CREATE TABLE IF NOT EXISTS "bench_copy"."${table}" (LIKE "atomic"."${table}" INCLUDING ALL)`);
+      }
+      await client.query('COMMIT');
+      t0 = Date.now();
+      c0 = cpu();
+      await client.query('BEGIN');
+      const copy = async (sql: string, lines: string[]) => pipeline(Readable.from([Buffer.from(`${lines.join('\n')}\n`)]), client.query(copyFrom(sql)));
+      await copy(atomicCopySql('"bench_copy"."events"'), shred.events.map((e) => e.event.atomic));
+      for (const [uri, lines] of copies) {
+        const table = (await client.query(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'atomic' AND obj_description(c.oid) = $1`, [uri])).rows[0].relname as string;
+        await copy(shreddedCopySql(table, shred.models.get(uri)!).replace('"atomic".', '"bench_copy".'), lines);
+      }
+      await client.query('COMMIT');
+      c1 = cpu();
+    } finally {
+      client.release();
+    }
+    await sleep(300);
+    copyCpu += c1 - c0 + pgBetween(t0, Date.now());
+    rows += shred.events.length;
+    say(`  round ${r + 1}/${ROUNDS}: dripfeed ${((dripCpu / rows) * 1e6).toFixed(0)} µs/event, bare COPY ${((copyCpu / rows) * 1e6).toFixed(0)} µs/event so far`);
+  }
+  sampler.stop();
+  await pool.query('DROP SCHEMA "bench_copy" CASCADE');
+  return { events: rows, dripUs: (dripCpu / rows) * 1e6, copyUs: (copyCpu / rows) * 1e6 };
+}
+
+async function main(): Promise<void> {
+  const config = testConfig({ SLUICE_LOG__LEVEL: 'warn' });
+  const stack = new Stack(config, makeLogger('bench', 'warn'));
+  const pool = makePool(config, 4);
+  try {
+    say('starting the stack on fresh ports…');
+    await stack.start();
+    say('warm-up: 100 events…');
+    await sendTrackerEvents({ collectorUrl: stack.urls.collector, appId: 'bench-dripfeed-warmup', count: 100 });
+    await waitFor('the warm-up events in atomic.events', async () => ((await rowsOf(pool, 'bench-dripfeed-warmup')) >= 100 ? true : undefined), 120_000, 200);
+    const lat = await latencyPart(stack, pool);
+    const up = await catchUpPart(stack, pool);
+    const cpu = await cpuPart(stack, pool, config);
+
+    const ms = (v: number) => `${Math.round(v).toLocaleString('en-US')} ms`;
+    const row = (what: string, value: string, target = '', ratio = '') => `| ${what} | ${value} | ${target} | ${ratio} |`;
+    const { maxRecords, maxBytes, maxAgeMs } = config.speed.dripfeed;
+    const lines = [
+      `Warehouse dripfeed into PostgreSQL, tracker → row in atomic.events (${TRACKERS} node trackers, flush ${maxRecords} records / ${maxBytes / 1048576} MiB / ${maxAgeMs} ms; ${new Date().toISOString().slice(0, 10)})`,
+      '',
+      '| measure | measured | target | measured / target |',
+      '| --- | ---: | ---: | ---: |',
+      row('events tracked per second', lat.sendRate.toFixed(0), RATE.toLocaleString('en-US'), (lat.sendRate / RATE).toFixed(2)),
+      row(`events in atomic.events after ${DURATION_MS / 1000} s`, `${lat.final.toLocaleString('en-US')} of ${lat.sent.toLocaleString('en-US')}`, 'all, once', (lat.final / lat.sent).toFixed(3)),
+      row('rows/s sustained', lat.rowsPerSecond.toFixed(0), RATE.toLocaleString('en-US'), (lat.rowsPerSecond / RATE).toFixed(2)),
+      row('latency p50', ms(percentile(lat.latencies, 50)), '5,000 ms', (percentile(lat.latencies, 50) / 5_000).toFixed(2)),
+      row('latency p95', ms(percentile(lat.latencies, 95))),
+      row('latency p99', ms(percentile(lat.latencies, 99)), '15,000 ms', (percentile(lat.latencies, 99) / 15_000).toFixed(2)),
+      row('latency max', ms(lat.latencies.at(-1) ?? NaN)),
+      row('dripfeed CPU per event (bench process + PostgreSQL)', `${cpu.dripUs.toFixed(0)} µs`),
+      row('bare COPY of the same rows, CPU per event', `${cpu.copyUs.toFixed(0)} µs`),
+      row('dripfeed / bare COPY', `${(cpu.dripUs / cpu.copyUs).toFixed(2)}×`, '2.00×', (cpu.dripUs / cpu.copyUs / 2).toFixed(2)),
+      row(`events tracked during a ${up.outageSeconds.toFixed(0)} s PostgreSQL stop`, up.sent.toLocaleString('en-US')),
+      row('in atomic.events after the stop', `${up.loaded.toLocaleString('en-US')} of ${up.sent.toLocaleString('en-US')}`, 'all, once', (up.loaded / up.sent).toFixed(3)),
+      row('catch-up after the stop', `${up.seconds.toFixed(1)} s, ${up.rate.toFixed(0)} events/s`, `${(5 * RATE).toLocaleString('en-US')} events/s`, `${(up.rate / RATE).toFixed(1)}× ingest (target 5×)`),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    if (lat.failed > 0) say(`warning: ${lat.failed} tracker requests failed (retried by the tracker)`);
+  } finally {
+    await pool.end().catch(() => undefined);
+    say('stopping the stack…');
+    await stack.stop();
+    fs.rmSync(config.dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);
