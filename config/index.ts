@@ -71,9 +71,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const config = result.data;
   config.dataDir = path.resolve(cwd, config.dataDir);
+  applyRedshiftLocalDefaults(config);
   // Every parser of outside JSON in this process (collector, enrich, engine threads) reads these.
   configureJsonLimits({ maxDepth: config.input.jsonMaxDepth, maxBytes: config.input.jsonMaxBytes });
   return config;
+}
+
+/**
+ * warehouse.kind=redshift with redshift.mode=local: the Data API endpoint `sluice up` starts on
+ * loopback (warehouse/redshift-local/), a workgroup and an IAM role for it. Values given win.
+ */
+function applyRedshiftLocalDefaults(config: SluiceConfig): void {
+  const r = config.warehouse.redshift;
+  if (config.warehouse.kind !== 'redshift' || r.mode !== 'local') return;
+  r.endpoint ||= `http://127.0.0.1:${r.localPort}`;
+  if (!r.workgroupName && !r.clusterIdentifier) r.workgroupName = 'sluice-local';
+  r.iamRoleArn ||= 'arn:aws:iam::000000000000:role/sluice-local-copy';
 }
 
 /** A copy safe to log: secrets and credentials blanked. */

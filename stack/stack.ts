@@ -13,7 +13,7 @@ import { workflowIds } from '../temporal.config';
 import { connectTemporal, speedTopology } from '../workers/wiring';
 import { streamSupervisorWorkflow } from '../workflows/stream-supervisor';
 import { ManagedProcess, assertPortFree, httpReady, type ProcessSpec } from './processes';
-import { kinesaliteSpec, postgresSpec, projectRoot, s3Spec, temporalPort, temporalSpec } from './standins';
+import { kinesaliteSpec, postgresSpec, projectRoot, redshiftLocalSpec, s3Spec, temporalPort, temporalSpec } from './standins';
 
 // The whole local stack: stand-ins first, then provisioning, then Sluice's own services.
 
@@ -36,6 +36,9 @@ export function stackUrls(config: SluiceConfig): StackUrls {
     workers: `http://${config.workers.host}:${config.workers.port}`,
   };
 }
+
+/** warehouse.kind=redshift against the local Data API endpoint (which `up` starts). */
+const redshiftLocal = (c: SluiceConfig) => c.warehouse.kind === 'redshift' && c.warehouse.redshift.mode === 'local';
 
 /** Children read the same resolved config the parent has, through one file. */
 function writeChildConfig(config: SluiceConfig): string {
@@ -89,6 +92,7 @@ export class Stack {
     if (c.kinesis.local) ports.push([c.kinesis.port, 'kinesis.port']);
     if (c.s3.local) ports.push([c.s3.port, 's3.port']);
     if (c.warehouse.postgresMode === 'local') ports.push([c.warehouse.postgresPort, 'warehouse.postgresPort']);
+    if (redshiftLocal(c)) ports.push([c.warehouse.redshift.localPort, 'warehouse.redshift.localPort']);
     for (const [port, key] of ports) await assertPortFree(port, key);
   }
 
@@ -105,6 +109,8 @@ export class Stack {
     if (c.s3.local) standins.push(s3Spec(c));
     if (c.warehouse.postgresMode === 'local') standins.push(postgresSpec(c));
     await Promise.all(standins.map((s) => this.launch(s)));
+    // The local Data API endpoint runs its statements on PostgreSQL and COPYs from S3: both are up now.
+    if (redshiftLocal(c)) await this.launch(redshiftLocalSpec(c, writeChildConfig(c)));
 
     const kinesis = makeKinesisClient(c);
     for (const stream of Object.values(c.kinesis.streams)) await ensureStream(kinesis, stream, c.kinesis.shards);
@@ -154,7 +160,7 @@ export class Stack {
 
   /** Stops Sluice's services first (the collector flushes), then the stand-ins. */
   async stop(): Promise<void> {
-    const order = ['collector', 'serving', 'workers', 'temporal', 'kinesalite', 's3', 'postgres'];
+    const order = ['collector', 'serving', 'workers', 'redshift-local', 'temporal', 'kinesalite', 's3', 'postgres'];
     for (const name of order) await this.processes.get(name)?.stop();
     this.processes.clear();
   }

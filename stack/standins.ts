@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { SluiceConfig } from '../config';
-import { tcpReady, type ProcessSpec } from './processes';
+import { httpReady, tcpReady, type ProcessSpec } from './processes';
 
 // Launch specs for the local stand-ins of the real parts (ARCHITECTURE.md, "Real parts").
 
@@ -164,5 +164,22 @@ export function postgresSpec(config: SluiceConfig): ProcessSpec {
     cwd: os.tmpdir(),
     ready: tcpReady(config.warehouse.postgresPort),
     stopSignal: 'SIGINT',
+  };
+}
+
+/**
+ * The local Redshift Data API endpoint (warehouse/redshift-local/): statements run on the local
+ * PostgreSQL, COPY reads the object store, so start it after both. `configFile`: the resolved
+ * config the child reads (else it loads the config as the parent did, from its environment).
+ */
+export function redshiftLocalSpec(config: SluiceConfig, configFile?: string): ProcessSpec {
+  const port = config.warehouse.redshift.localPort;
+  return {
+    name: 'redshift-local',
+    command: process.execPath,
+    args: ['--import', require.resolve('tsx'), path.join(projectRoot, 'warehouse', 'redshift-local', 'main.ts')],
+    env: configFile ? { SLUICE_CONFIG: configFile } : {},
+    cwd: projectRoot,
+    ready: httpReady(`http://127.0.0.1:${port}/health`),
   };
 }

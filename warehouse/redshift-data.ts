@@ -27,12 +27,17 @@ export function redshiftTarget(config: SluiceConfig): RedshiftTarget {
   return { workgroupName: r.workgroupName, clusterIdentifier: r.clusterIdentifier, database: r.database, secretArn: r.secretArn, dbUser: r.dbUser };
 }
 
+// The local endpoint (warehouse/redshift-local/) checks no signature: fixed dummy credentials, so
+// no AWS credential chain is needed on a laptop. mode=aws takes the SDK's default chain.
+const LOCAL_CREDENTIALS = { accessKeyId: 'SLUICELOCAL', secretAccessKey: 'sluice-local-not-a-secret' };
+
 export function makeRedshiftDataClient(config: SluiceConfig): RedshiftDataClient {
-  const endpoint = config.warehouse.redshift.endpoint;
+  const { endpoint, mode } = config.warehouse.redshift;
   return new RedshiftDataClient({
     region: config.region,
     maxAttempts: 3,
     ...(endpoint ? { endpoint, requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }) } : {}),
+    ...(mode === 'local' ? { credentials: LOCAL_CREDENTIALS } : {}),
   });
 }
 
