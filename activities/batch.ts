@@ -1,17 +1,16 @@
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { listShards } from '../adapters/kinesis';
 import { moveMany, type ObjectStore } from '../adapters/object-store';
-import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
+import type { Pool, PoolClient } from '../adapters/postgres';
 import type { TaskInput } from '../batch/jobs';
 import { assertRunId, runPrefix } from '../batch/layout';
 import { bucketsForRawBytes, groupRawFiles, runShred, type ShredRunResult, writeEnrichedLayout } from '../batch/shred-run';
 import type { BatchEngine } from '../engine/engine';
 import { readSinkProgress } from '../speed/file-sink';
 import { ENRICHED_FORMAT, ENRICHED_IN, RAW_FORMAT } from '../speed/raw-sink';
-import { recomputeBatchViews } from '../views/batch-views';
-import { nextWatermark } from '../views/minute-counts';
-import { retireRealtimeRows } from '../speed/realtime-views';
+import { inCancellableTransaction, postgresBatchViewsStore } from '../views/batch-views-postgres';
+import type { BatchViewsStore } from '../views/batch-views-store';
 import type { SchemaLookup } from '../warehouse/iglu';
 import type { LoadResult, WarehouseLoader } from '../warehouse/loader';
 
@@ -30,6 +29,11 @@ export interface BatchDeps {
   lookup: SchemaLookup;
   /** PostgreSQL or Redshift (warehouse/make-loader.ts). */
   loader: WarehouseLoader;
+  /**
+   * Where the batch views and the watermark are recomputed (views/batch-views-store.ts
+   * makeBatchViewsStore); PostgreSQL on `pool` when omitted, which a Redshift loader refuses.
+   */
+  views?: BatchViewsStore;
 }
 
 export interface StageResult {
@@ -77,17 +81,7 @@ export async function heartbeatWhile<T>(step: string, fn: (beat: Beat) => Promis
 
 /** Runs `fn` in a transaction whose statement is cancelled if the activity is (e.g. the run is aborted). */
 export async function cancellableTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const signal = Context.current().cancellationSignal;
-  return inTransaction(pool, async (client) => {
-    const pid = (client as unknown as { processID?: number }).processID;
-    const cancel = () => void pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
-    signal.addEventListener('abort', cancel, { once: true });
-    try {
-      return await fn(client);
-    } finally {
-      signal.removeEventListener('abort', cancel);
-    }
-  });
+  return inCancellableTransaction(pool, Context.current().cancellationSignal, fn);
 }
 
 async function moveAll(store: ObjectStore, from: string, to: string, step: string): Promise<number> {
@@ -154,6 +148,8 @@ export async function enrichFiles(deps: Pick<BatchDeps, 'store' | 'engine'>, run
 }
 
 export function createBatchActivities(deps: BatchDeps) {
+  // A Redshift load with PostgreSQL views would leave the dashboard empty: no silent default there.
+  const views = deps.views ?? (deps.loader.dialect === 'postgres' ? postgresBatchViewsStore(deps.pool) : undefined);
   return {
     /** Reads the raw sink's progress first, then moves the run's raw/in files to its processing folder. */
     async stageRawFiles({ runId }: { runId: string }): Promise<StageResult> {
@@ -189,29 +185,18 @@ export function createBatchActivities(deps: BatchDeps) {
 
     /**
      * Recomputes the batch views (minute and hour) for every bucket the run touched, from
-     * atomic.events, advances the watermark and retires the realtime rows it covers, in one transaction.
+     * atomic.events, advances the watermark and retires the realtime rows it covers: in one
+     * transaction on PostgreSQL; on Redshift one Data API batch, then the retirement in PostgreSQL
+     * (views/batch-views-redshift.ts says why that order).
      */
     async computeBatchViews({ runId, window, completeThroughMs }: { runId: string; window: { from?: number; to?: number }; completeThroughMs: number[] }): Promise<{ watermark: number | null; rows: number }> {
       assertRunId(runId);
-      return heartbeatWhile('views', () => cancellableTransaction(deps.pool, async (client) => {
-        await client.query('LOCK TABLE "sluice"."batch_watermark" IN EXCLUSIVE MODE');
-        const rows = window.from !== undefined && window.to !== undefined
-          ? await recomputeBatchViews(client, { from: window.from, to: window.to }, runId)
-          : 0;
-        const prev = await client.query('SELECT "watermark" FROM "sluice"."batch_watermark" WHERE "id" = 1');
-        const previous = prev.rowCount ? (prev.rows[0].watermark as Date).getTime() : null;
-        const watermark = nextWatermark(previous, completeThroughMs, deps.latenessMs);
-        if (watermark !== null && watermark !== previous) {
-          await client.query(
-            `INSERT INTO "sluice"."batch_watermark" ("id", "watermark", "run_id") VALUES (1, $1, $2)
-             ON CONFLICT ("id") DO UPDATE SET "watermark" = EXCLUDED."watermark", "run_id" = EXCLUDED."run_id", "updated_at" = now()`,
-            [new Date(watermark), runId],
-          );
-          // The batch views answer everything before the watermark now: retire those realtime rows.
-          await retireRealtimeRows(client, watermark);
-        }
-        return { watermark, rows };
-      }));
+      if (!views) {
+        // Retryable: the run resumes once the workers are wired with the warehouse's views store.
+        throw ApplicationFailure.retryable(`warehouse ${deps.loader.dialect}: the batch views need BatchDeps.views (makeBatchViewsStore)`, 'ViewsStoreMissing');
+      }
+      const signal = Context.current().cancellationSignal;
+      return heartbeatWhile('views', () => views.computeViews({ runId, window, completeThroughMs, latenessMs: deps.latenessMs }, { signal }));
     },
 
     /** Moves the run's raw, enriched and shredded outputs under archive/; nothing is deleted. */

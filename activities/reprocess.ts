@@ -60,13 +60,21 @@ export function createReprocessActivities(deps: BatchDeps) {
       return { files: keys.length };
     },
 
-    /** Replaces the window's rows and views in one transaction (PostgreSQL); Redshift replaces the rows. */
+    /**
+     * Replaces the window's rows and views: in one transaction on PostgreSQL; on Redshift the rows
+     * (one Data API transaction), then the views of the window (another; the watermark stays).
+     */
     async replaceWindow({ runId, window }: { runId: string; window: { from: number; to: number } }): Promise<LoadResult & { viewRows: number }> {
       assertRunId(runId);
       const req = { runId, window, replaceWindow: true };
       // The window's DELETEs and the views recompute are single statements that can outlast the heartbeat timeout.
       return heartbeatWhile('replace', async (beat) => {
-        if (deps.loader.dialect !== 'postgres') return { ...(await deps.loader.loadRun(req, beat)), viewRows: 0 };
+        if (deps.loader.dialect !== 'postgres') {
+          const loaded = await deps.loader.loadRun(req, beat);
+          if (!deps.views) return { ...loaded, viewRows: 0 };
+          const views = await deps.views.computeViews({ runId, window: { from: window.from, to: window.to - 1 }, completeThroughMs: [], latenessMs: deps.latenessMs });
+          return { ...loaded, viewRows: views.rows };
+        }
         const loader = deps.loader as PostgresLoader;
         return inTransaction(deps.pool, async (client) => {
           const loaded = await loader.loadRunWith(client, req, beat);

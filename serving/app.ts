@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pool } from '../adapters/postgres';
 import type { Logger } from '../observability/logger';
+import type { BatchViewsStore } from '../views/batch-views-store';
 import { accessPolicy, requireToken } from '../observability/access';
 import { fastifyLogging } from '../observability/fastify';
 import { badRowRoutes } from './routes-badrows';
@@ -18,6 +19,8 @@ export interface ServingAppOptions {
   /** serving.token, else auth.token (observability/access.ts serviceToken). */
   token?: string;
   streamStatus?: () => Promise<ShardStatusRow[]>;
+  /** The batch views and the watermark (views/batch-views-store.ts makeBatchViewsStore); PostgreSQL on `pool` by default. */
+  warehouse?: BatchViewsStore;
 }
 
 export function buildServingApp(pool: Pool, log: Logger, opts: ServingAppOptions = {}): FastifyInstance {
@@ -35,7 +38,7 @@ export function buildServingApp(pool: Pool, log: Logger, opts: ServingAppOptions
   app.register(async (api) => {
     await requireToken(api, token);
     api.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
-    api.register(viewRoutes(pool));
+    api.register(viewRoutes(pool, opts.warehouse));
     api.register(badRowRoutes(pool));
     api.register(streamRoutes(opts.streamStatus));
   });

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type SluiceConfig } from '../config';
 import { serviceToken } from '../observability/access';
 import { makeLogger } from '../observability/logger';
 import { streamsStatus } from '../cli/streams';
+import { makeBatchViewsStore } from '../views/batch-views-store';
 import { connectTemporal } from '../workers/wiring';
 import { buildServingApp } from './app';
 
@@ -18,6 +19,14 @@ try {
 }
 const log = makeLogger('serving', config.log.level);
 const pool = makePool(config);
+// Batch views and watermark from the warehouse (warehouse.kind); realtime views from `pool`.
+let warehouse: ReturnType<typeof makeBatchViewsStore>;
+try {
+  warehouse = makeBatchViewsStore(config, pool, log);
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(2);
+}
 // Shard status comes from the shard workflows' queries; the API answers 503 on /v1/streams while
 // Temporal is unreachable and everything else keeps working.
 const temporal = await connectTemporal(config).catch((err: Error) => {
@@ -27,11 +36,13 @@ const temporal = await connectTemporal(config).catch((err: Error) => {
 const app = buildServingApp(pool, log, {
   host: config.serving.host,
   token,
+  warehouse,
   streamStatus: temporal ? () => streamsStatus(temporal.client, config) : undefined,
 });
 
 const shutdown = async () => {
   await app.close();
+  await warehouse.close();
   await pool.end();
   await temporal?.connection.close();
   process.exit(0);

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from '../adapters/postgres';
+import { postgresBatchViewsStore } from '../views/batch-views-postgres';
+import type { BatchViewsStore } from '../views/batch-views-store';
 import { GRAINS, METRICS, type Grain, type Metric } from '../views/definitions';
 import { mergedEventBreakdown, mergedSeries, type Range } from './queries';
 
@@ -43,13 +45,14 @@ function rangeOf(q: { from: string; to: string }, grain: Grain): Range | string 
   return range;
 }
 
-export function viewRoutes(pool: Pool) {
+/** `pool`: the realtime views; `warehouse`: the batch views and the watermark (PostgreSQL on `pool` by default). */
+export function viewRoutes(pool: Pool, warehouse: BatchViewsStore = postgresBatchViewsStore(pool)) {
   return async function plugin(app: FastifyInstance) {
     app.get('/v1/series', { schema: seriesSchema }, async (req, reply) => {
       const q = req.query as { from: string; to: string; metric: Metric; grain: Grain };
       const range = rangeOf(q, q.grain);
       if (typeof range === 'string') return reply.code(400).send({ error: range });
-      const s = await mergedSeries(pool, q.metric, q.grain, range);
+      const s = await mergedSeries(pool, q.metric, q.grain, range, warehouse);
       return {
         metric: q.metric,
         grain: q.grain,
@@ -63,7 +66,7 @@ export function viewRoutes(pool: Pool) {
       const q = req.query as { from: string; to: string; grain: Grain };
       const range = rangeOf(q, q.grain);
       if (typeof range === 'string') return reply.code(400).send({ error: range });
-      const b = await mergedEventBreakdown(pool, q.grain, range);
+      const b = await mergedEventBreakdown(pool, q.grain, range, warehouse);
       return { watermark: iso(b.watermark), rows: b.rows.map((r) => ({ eventName: r.key, events: r.value, batch: r.batch, realtime: r.realtime })) };
     });
 
@@ -71,7 +74,7 @@ export function viewRoutes(pool: Pool) {
     app.get('/v1/counts/minutes', { schema: countsSchema }, async (req, reply) => {
       const range = rangeOf(req.query as { from: string; to: string }, 'minute');
       if (typeof range === 'string') return reply.code(400).send({ error: range });
-      const s = await mergedSeries(pool, 'events', 'minute', range);
+      const s = await mergedSeries(pool, 'events', 'minute', range, warehouse);
       return {
         watermark: iso(s.watermark),
         totals: s.totals,

@@ -1,13 +1,13 @@
 import type { PoolClient } from 'pg';
-import { GRAIN_MS, GRAINS, floorTo } from './definitions';
+import { GRAIN_MS, GRAINS, floorTo, type Grain } from './definitions';
 
 // The batch views, recomputed from atomic.events for every bucket a run's window touches. The SQL
 // is the same definition as views/definitions.ts (event name, user key, session key), so batch and
 // realtime agree on any window both have seen completely.
 
-const EVENT_NAME = `COALESCE(NULLIF("event_name", ''), NULLIF("event", ''), 'unknown')`;
-const USER_KEY = `COALESCE(NULLIF("domain_userid", ''), NULLIF("network_userid", ''))`;
-const SESSION_KEY = `NULLIF("domain_sessionid", '')`;
+export const EVENT_NAME = `COALESCE(NULLIF("event_name", ''), NULLIF("event", ''), 'unknown')`;
+export const USER_KEY = `COALESCE(NULLIF("domain_userid", ''), NULLIF("network_userid", ''))`;
+export const SESSION_KEY = `NULLIF("domain_sessionid", '')`;
 
 // atomic.events rows are wide (~130 columns), so the window is read once, into per-minute
 // aggregates: events per event name, and the distinct users and sessions as (minute, member)
@@ -19,9 +19,14 @@ const SET = { events: 3, users: 5, sessions: 6 } as const;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Per grain, the buckets [from, to) overlapping the window [from, to] (both warehouses recompute these). */
+export function viewRanges(window: { from: number; to: number }): { grain: Grain; from: number; to: number }[] {
+  return GRAINS.map((grain) => ({ grain, from: floorTo(grain, window.from), to: floorTo(grain, window.to) + GRAIN_MS[grain] }));
+}
+
 /** Replaces the batch view rows of every bucket overlapping [from, to]; returns the rows written. */
 export async function recomputeBatchViews(client: PoolClient, window: { from: number; to: number }, runId: string): Promise<number> {
-  const ranges = GRAINS.map((grain) => ({ grain, from: floorTo(grain, window.from), to: floorTo(grain, window.to) + GRAIN_MS[grain] }));
+  const ranges = viewRanges(window);
   const from = Math.min(...ranges.map((r) => r.from));
   const to = Math.max(...ranges.map((r) => r.to));
   // The pairs of a busy hour outgrow the default 4 MB of work_mem; this transaction only.

@@ -12,6 +12,7 @@ import { buildWorkerHealthApp } from './health-app';
 import { speedMetrics } from './speed-metrics';
 import { temporalConnectionOptions } from './temporal-connection';
 import { makeWarehouseLoader } from '../warehouse/make-loader';
+import { makeBatchViewsStore } from '../views/batch-views-store';
 import { connectTemporal, makeAdapters, makeEngine, makeSchemaLookup, speedStartPosition } from './wiring';
 
 // The Temporal worker process: the speed and batch task queues, sharing one workflow bundle.
@@ -77,6 +78,8 @@ const batchDeps: BatchDeps = {
   streams: config.kinesis.streams,
   lookup: makeSchemaLookup(config),
   loader: makeWarehouseLoader(config, adapters),
+  // The batch views and the watermark live in the warehouse (Redshift through the Data API, or PostgreSQL).
+  views: makeBatchViewsStore(config, adapters.pool, log),
   latenessMs: config.batch.latenessMs,
 };
 const batchWorker = await Worker.create({
