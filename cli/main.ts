@@ -31,7 +31,9 @@ const USAGE = `usage: sluice <command>
             per shard: checkpoint, lag, records/s; pause, resume or rewind a processor to a time
   reprocess --from <ISO time> --to <ISO time>
             replay the archived raw files of a window and replace its rows and views
-  demo      start the stack, send tracker events, run a batch, print the merged counts, stop
+  demo [--warehouse postgres|redshift]
+            start the stack, send tracker events, run a batch, print the merged counts, stop
+            (redshift: through the local Data API endpoint on the local PostgreSQL)
 
 Configuration: sluice.config.json (or SLUICE_CONFIG=file) and SLUICE_* environment variables,
 e.g. SLUICE_COLLECTOR__PORT=9090. See README.md.`;
@@ -165,12 +167,18 @@ async function main(argv: string[]): Promise<number> {
       stream: { type: 'string' },
       shard: { type: 'string' },
       json: { type: 'boolean' },
+      warehouse: { type: 'string' },
     },
   });
   const [command] = positionals;
   if (values.help || !command) {
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
+  }
+  // `--warehouse redshift` is warehouse.kind for this command (e.g. the demo against the local Data API endpoint).
+  if (values.warehouse !== undefined) {
+    if (values.warehouse !== 'postgres' && values.warehouse !== 'redshift') throw new Error(`--warehouse is postgres or redshift, not ${JSON.stringify(values.warehouse)}`);
+    process.env.SLUICE_WAREHOUSE__KIND = values.warehouse;
   }
   const config = loadConfig();
   switch (command) {

@@ -70,6 +70,9 @@ describe('walking skeleton', () => {
     await sendAndSettle('e2e-one', 120, 120);
     const before = await merged();
     expect(before.totals).toEqual({ batch: 0, realtime: 120, all: 120 });
+    // The dripfeed has them in atomic.events before any batch run, each once.
+    await waitFor('the dripfeed', async () => ((await countEvents()).rows >= 120 ? true : undefined), 60_000, 300);
+    expect(await countEvents()).toEqual({ rows: 120, ids: 120 });
 
     const { result, workflowId } = await runBatch(temporal.client, config, newRunId(), quiet);
     expect(result.step).toBe('done');
