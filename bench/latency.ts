@@ -4,7 +4,7 @@ import { sendTrackerEvents } from '../cli/send-events';
 import { makeLogger } from '../observability/logger';
 import { Stack } from '../stack/stack';
 import { testConfig } from '../tests/helpers/standins';
-import { latenciesFromCurves, percentile, trackAtRate } from './tracker-load';
+import { consumerLags, latenciesFromCurves, percentile, trackAtRate } from './tracker-load';
 
 // `npx tsx bench/latency.ts`: end-to-end latency of the speed layer on the local defaults. Starts
 // the whole stack on fresh ports, sends a sustained stream of events with the real
@@ -24,14 +24,6 @@ const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 50);
 const DAY = 24 * 3600_000;
 const say = (msg: string) => process.stderr.write(`[bench:latency] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Each shard consumer's lag (ms) from the workers' metrics, e.g. `enrich/0:120`. */
-async function consumerLags(workersUrl: string): Promise<string> {
-  const text = await (await fetch(`${workersUrl}/metrics`)).text().catch(() => '');
-  return [...text.matchAll(/^sluice_speed_millis_behind_latest\{stream="[^"]*",processor="([^"]*)",shard="shardId-0*(\d+)"\} (\d+)/gm)]
-    .map((m) => `${m[1]}/${m[2]}:${m[3]}`)
-    .join(' ');
-}
 
 async function main(): Promise<void> {
   const config = testConfig({ SLUICE_LOG__LEVEL: 'warn' });

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { decodeCollectorPayload, encodeCollectorPayload, type CollectorPayload } from '../codecs/collector-payload';
 import { readLzop, writeLzop } from '../codecs/lzop';
@@ -138,6 +140,14 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${'benchmark'.padEnd(width)}  ${'throughput'.padStart(14)}  unit        vs\n`);
   for (const r of results) {
     process.stdout.write(`${r.name.padEnd(width)}  ${Math.round(r.perSecond).toLocaleString('en-US').padStart(14)}  ${r.unit.padEnd(10)}  ${r.baseline ?? ''}\n`);
+  }
+  // The whole-stack dripfeed benchmark (about 6 minutes), in its own process: its stack must not
+  // share this event loop. BENCH_SKIP_STACK=1 leaves it out.
+  if ((only === undefined && process.env.BENCH_SKIP_STACK !== '1') || only === 'dripfeed') {
+    process.stderr.write('  running bench/dripfeed.ts (the whole local stack)…\n');
+    process.stdout.write('\n');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./dripfeed.ts', import.meta.url))], { stdio: 'inherit', env: process.env });
+    if (child.status !== 0) throw new Error(`bench/dripfeed.ts failed (exit ${child.status ?? child.signal})`);
   }
 }
 

@@ -86,3 +86,11 @@ export function latenciesFromCurves(sendTimes: number[], samples: { t: number; n
   }
   return latencies.sort((a, b) => a - b);
 }
+
+/** Each shard consumer's lag (ms) from the workers' metrics, e.g. `enrich/0:120`. */
+export async function consumerLags(workersUrl: string): Promise<string> {
+  const text = await (await fetch(`${workersUrl}/metrics`)).text().catch(() => '');
+  return [...text.matchAll(/^sluice_speed_millis_behind_latest\{stream="[^"]*",processor="([^"]*)",shard="shardId-0*(\d+)"\} (\d+)/gm)]
+    .map((m) => `${m[1]}/${m[2]}:${m[3]}`)
+    .join(' ');
+}

@@ -5,7 +5,7 @@ import { gzipLines } from '../batch/run-files';
 import { CATALOG_SCHEMA, catalogSql, tablesFromCatalog, type CatalogRow } from '../warehouse/catalog';
 import { redshiftBaseDdl, tableColumns } from '../warehouse/ddl';
 import { planLoadPlacing } from '../warehouse/migration';
-import { executeBatch, executeStatement, fetchRows, RedshiftStatementError, type RedshiftTarget } from '../warehouse/redshift-data';
+import { ddlOnce, executeBatch, executeStatement, fetchRows, RedshiftStatementError, type RedshiftTarget } from '../warehouse/redshift-data';
 import { DRIPFEED_CHECKPOINT_SQL, DRIPFEED_GUARD_INDEX, dripfeedBatchSql, type DripfeedTypeCopy } from '../warehouse/redshift-dripfeed-sql';
 import { assertCopySettings, copyOptions } from '../warehouse/redshift-loader';
 import { quoteLiteral } from '../warehouse/sql';
@@ -45,17 +45,7 @@ const safePath = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
 export function redshiftDripfeed(opts: RedshiftDripfeedOptions): DripfeedWarehouse {
   assertCopySettings(opts);
   const poll = { pollMs: opts.pollMs };
-  let base: Promise<void> | undefined;
-  const ensureBase = () => {
-    base ??= executeBatch(opts.client, opts.target, redshiftBaseDdl(), poll).then(
-      () => undefined,
-      (err) => {
-        base = undefined;
-        throw err;
-      },
-    );
-    return base;
-  };
+  const ensureBase = ddlOnce(opts.client, opts.target, redshiftBaseDdl, () => poll);
   const s3 = (prefix: string) => quoteLiteral(`s3://${opts.store.bucket}/${prefix}`);
 
   const checkpoint = async (stream: string, shardId: string): Promise<string | undefined> => {

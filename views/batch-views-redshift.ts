@@ -5,7 +5,7 @@ import type { SluiceConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { retireRealtimeRows } from '../speed/realtime-views';
 import { redshiftBaseDdl } from '../warehouse/ddl';
-import { executeBatch, executeStatement, fetchRows, makeRedshiftDataClient, redshiftTarget, type RedshiftTarget } from '../warehouse/redshift-data';
+import { ddlOnce, executeBatch, executeStatement, fetchRows, makeRedshiftDataClient, redshiftTarget, type RedshiftTarget } from '../warehouse/redshift-data';
 import type { BatchViewsStore } from './batch-views-store';
 import {
   batchValuesParameters, batchValuesSqlRedshift, countEventsSqlRedshift, recomputeBatchSql, redshiftViewsDdl, WATERMARK_SQL,
@@ -56,17 +56,7 @@ export function redshiftBatchViewsStore(opts: RedshiftViewsOptions): BatchViewsS
   const readPoll = (signal?: AbortSignal) => ({ pollMs: Math.min(opts.pollMs, 100), signal });
   // Tables created if missing, once per store (again after a failed attempt). atomic.events too:
   // the serving API may start before the first load.
-  let tables: Promise<void> | undefined;
-  const ensureTables = () => {
-    tables ??= executeBatch(client, target, [...redshiftBaseDdl(), ...redshiftViewsDdl()], poll()).then(
-      () => undefined,
-      (err) => {
-        tables = undefined;
-        throw err;
-      },
-    );
-    return tables;
-  };
+  const ensureTables = ddlOnce(client, target, () => [...redshiftBaseDdl(), ...redshiftViewsDdl()], poll);
 
   // Reads try the DDL once and go on without it: a read-only serving user cannot create tables, and
   // the workers' views step creates them anyway (a read before that fails, and the next one works).

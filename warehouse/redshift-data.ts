@@ -110,6 +110,24 @@ export async function executeBatch(client: RedshiftDataClient, target: RedshiftT
   return waitFor(client, Id!, opts);
 }
 
+/**
+ * Idempotent DDL (CREATE … IF NOT EXISTS) run as one batch the first time the returned function is
+ * called, and again on the next call after a failure; concurrent callers share the one run.
+ */
+export function ddlOnce(client: RedshiftDataClient, target: RedshiftTarget, sqls: () => string[], opts: () => PollOptions): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => {
+    done ??= executeBatch(client, target, sqls(), opts()).then(
+      () => undefined,
+      (err) => {
+        done = undefined;
+        throw err;
+      },
+    );
+    return done;
+  };
+}
+
 function fieldValue(f: Field): unknown {
   if (f.isNull) return null;
   if (f.stringValue !== undefined) return f.stringValue;

@@ -10,7 +10,7 @@ import { parseSchemaUri } from './iglu';
 import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult, type WarehouseLoader } from './loader';
 import { planLoad } from './migration';
 import {
-  executeBatch, executeStatement, fetchRows, makeRedshiftDataClient, type RedshiftTarget, redshiftTarget,
+  ddlOnce, executeBatch, executeStatement, fetchRows, makeRedshiftDataClient, type RedshiftTarget, redshiftTarget,
   RedshiftStatementError,
 } from './redshift-data';
 import { qualified, quoteIdent, quoteLiteral } from './sql';
@@ -91,20 +91,9 @@ export function assertCopySettings(opts: Pick<RedshiftLoaderOptions, 'iamRoleArn
 
 export function redshiftLoader(opts: RedshiftLoaderOptions): WarehouseLoader {
   assertCopySettings(opts);
-  let base: Promise<void> | undefined;
   const poll = { pollMs: opts.pollMs, signal: opts.signal };
   const s3 = (prefix: string) => quoteLiteral(`s3://${opts.store.bucket}/${prefix}`);
-
-  const ensureBase = () => {
-    base ??= executeBatch(opts.client, opts.target, redshiftBaseDdl(), poll).then(
-      () => undefined,
-      (err) => {
-        base = undefined;
-        throw err;
-      },
-    );
-    return base;
-  };
+  const ensureBase = ddlOnce(opts.client, opts.target, redshiftBaseDdl, () => poll);
 
   const manifestCount = async (runId: string): Promise<number | undefined> => {
     const d = await executeStatement(

@@ -19,7 +19,8 @@ import { eventIdsOfRawRecords, occurrences, readRawFiles } from '../helpers/spee
 // worker process is SIGKILLed (its shard activities running), while the Kinesis stand-in is
 // stopped for a few seconds, and while a raw shard is split in two. After each, every event sent
 // is counted exactly once in the realtime views (and the serving API), and present exactly once
-// in the raw S3 files (every file decoded: lzop → frames → Thrift CollectorPayload → events).
+// in the raw S3 files (every file decoded: lzop → frames → Thrift CollectorPayload → events) and
+// in atomic.events (the warehouse dripfeed).
 
 const DAY = 24 * 3600_000;
 
@@ -74,6 +75,13 @@ async function expectEveryEventExactlyOnce(): Promise<void> {
   expect(await realtimeTotal()).toBe(expected);
   const now = Date.now();
   expect((await fetchMergedCounts(stack.urls.serving, now - DAY, now + DAY)).totals).toMatchObject({ realtime: expected, all: expected });
+
+  // The warehouse dripfeed: every event in atomic.events, each once (through the worker kill too).
+  const dripfed = async () => (await pool.query(`SELECT "event_id" FROM "atomic"."events"`)).rows.map((r) => String(r.event_id));
+  await waitFor('the dripfeed', async () => ((await dripfed()).length >= expected ? true : undefined), 120_000, 300);
+  const rows = occurrences(await dripfed());
+  expect([...rows.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+  expect([...rows.keys()].sort()).toEqual([...sent].sort());
 
   const files = await readRawFiles(store, 'raw/in/');
   const ids = occurrences(eventIdsOfRawRecords(files.flatMap((f) => f.records)));
