@@ -200,6 +200,7 @@ export function createSpeedActivities(deps: SpeedDeps) {
      */
     async rewindShard(input: RewindInput): Promise<RewindResult> {
       const processor = processorOf(input.processor);
+      if (processor.rewindUnsupported) return { applied: false, reason: processor.rewindUnsupported };
       const key = { stream: input.stream, processor: processor.name, shardId: input.shardId };
       const current = processor.resume ? await processor.resume(input.stream, input.shardId) : input.checkpoint;
       if (current === undefined) return { applied: false, reason: 'nothing consumed yet' };

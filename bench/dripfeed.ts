@@ -15,8 +15,9 @@ import { cachedModels, shredRecords } from '../speed/dripfeed-shred';
 import { enrichRecords } from '../speed/stream-enrich';
 import { WAREHOUSE_PROCESSOR, warehouseDripfeedProcessor } from '../speed/warehouse-dripfeed';
 import { Stack } from '../stack/stack';
-import { testConfig } from '../tests/helpers/standins';
+import { freePortsSync, testConfig } from '../tests/helpers/standins';
 import { atomicCopySql, shreddedCopySql } from '../warehouse/postgres-loader';
+import { executeStatement, fetchRows, makeRedshiftDataClient, redshiftTarget } from '../warehouse/redshift-data';
 import { connectTemporal, makeSchemaLookup } from '../workers/wiring';
 import { sampleCpu } from './cpu-sampler';
 import { enrichMixPayload, mkEnrichmentsDir } from './enrich-mix';
@@ -44,24 +45,54 @@ const POLL_MS = 100;
 const say = (msg: string) => process.stderr.write(`[bench:dripfeed] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Events of `appId` in atomic.events more than once (must be 0). */
-async function doubledOf(pool: Pool, appId: string): Promise<number> {
-  const { rows } = await pool.query('SELECT count(*)::int - count(DISTINCT "event_id")::int AS n FROM "atomic"."events" WHERE "app_id" = $1', [appId]);
-  return rows[0].n as number;
+/** Row counts of atomic.events in the configured warehouse (PostgreSQL, or Redshift through the Data API). */
+interface WarehouseCounts {
+  rows(appId: string): Promise<number>;
+  /** Events of `appId` in atomic.events more than once (must be 0). */
+  doubled(appId: string): Promise<number>;
+  close(): void;
 }
 
-async function rowsOf(pool: Pool, appId: string): Promise<number> {
-  const { rows } = await pool.query('SELECT count(*)::int AS n FROM "atomic"."events" WHERE "app_id" = $1', [appId]);
-  return rows[0].n as number;
+const COUNT_SQL = {
+  postgres: 'SELECT count(*)::int AS "n", count(DISTINCT "event_id")::int AS "ids" FROM "atomic"."events" WHERE "app_id" = $1',
+  redshift: 'SELECT COUNT(*) AS "n", COUNT(DISTINCT "event_id") AS "ids" FROM "atomic"."events" WHERE "app_id" = :app',
+};
+
+function warehouseCounts(config: ReturnType<typeof testConfig>, pool: Pool): WarehouseCounts {
+  let count: (appId: string) => Promise<{ n: number; ids: number }>;
+  let close = () => undefined as void;
+  if (config.warehouse.kind === 'redshift') {
+    const client = makeRedshiftDataClient(config);
+    const target = redshiftTarget(config);
+    close = () => client.destroy();
+    count = async (appId) => {
+      const d = await executeStatement(client, target, COUNT_SQL.redshift, [{ name: 'app', value: appId }], { pollMs: 50 });
+      const [r] = await fetchRows(client, d.Id!);
+      return { n: Number(r.n), ids: Number(r.ids) };
+    };
+  } else {
+    count = async (appId) => {
+      const { rows } = await pool.query(COUNT_SQL.postgres, [appId]);
+      return { n: rows[0].n as number, ids: rows[0].ids as number };
+    };
+  }
+  return {
+    rows: async (appId) => (await count(appId)).n,
+    doubled: async (appId) => {
+      const c = await count(appId);
+      return c.n - c.ids;
+    },
+    close,
+  };
 }
 
 /** Polls atomic.events for `appId` until stopped: (time the answer arrived, rows). */
-function pollRows(pool: Pool, appId: string) {
+function pollRows(counts: WarehouseCounts, appId: string) {
   const samples: { t: number; n: number }[] = [];
   const state = { stop: false };
   const done = (async () => {
     while (!state.stop) {
-      const n = await rowsOf(pool, appId).catch(() => undefined);
+      const n = await counts.rows(appId).catch(() => undefined);
       if (n !== undefined) samples.push({ t: Date.now(), n });
       await sleep(POLL_MS);
     }
@@ -69,9 +100,9 @@ function pollRows(pool: Pool, appId: string) {
   return { samples, stop: async () => ((state.stop = true), await done) };
 }
 
-async function latencyPart(stack: Stack, pool: Pool) {
+async function latencyPart(stack: Stack, counts: WarehouseCounts) {
   const appId = 'bench-dripfeed';
-  const poll = pollRows(pool, appId);
+  const poll = pollRows(counts, appId);
   say(`latency: ${RATE} events/s for ${DURATION_MS / 1000} s through ${TRACKERS} node trackers…`);
   const load = await trackAtRate(stack.urls.collector, { appId, rate: RATE, durationMs: DURATION_MS, trackers: TRACKERS }, (l) => {
     say(`  ${Math.round((Date.now() - l.startMs) / 1000)} s: ${l.sendTimes.length} tracked, ${l.accepted} accepted, ${poll.samples.at(-1)?.n ?? 0} in atomic.events`);
@@ -83,15 +114,15 @@ async function latencyPart(stack: Stack, pool: Pool) {
   // Sustained: rows that became visible while the trackers were sending, per second of it.
   const during = poll.samples.filter((s) => s.t >= load.startMs + 5_000 && s.t <= load.endMs);
   const rowsPerSecond = during.length > 1 ? (during.at(-1)!.n - during[0].n) / ((during.at(-1)!.t - during[0].t) / 1000) : NaN;
-  return { sent, doubled: await doubledOf(pool, appId), visible: latencies.length, final: poll.samples.at(-1)?.n ?? 0, latencies, rowsPerSecond, sendRate: sent / ((load.endMs - load.startMs) / 1000), failed: load.failedRequests };
+  return { sent, doubled: await counts.doubled(appId), visible: latencies.length, final: poll.samples.at(-1)?.n ?? 0, latencies, rowsPerSecond, sendRate: sent / ((load.endMs - load.startMs) / 1000), failed: load.failedRequests };
 }
 
 /** Waits until `appId` has `sent` rows; reports progress and consumer lags every 5 s. */
-async function waitForBacklog(stack: Stack, pool: Pool, appId: string, sent: number, since: number): Promise<number> {
+async function waitForBacklog(stack: Stack, counts: WarehouseCounts, appId: string, sent: number, since: number): Promise<number> {
   let last = 0;
   let reported = Date.now();
   await waitFor('the backlog in atomic.events', async () => {
-    last = await rowsOf(pool, appId).catch(() => last);
+    last = await counts.rows(appId).catch(() => last);
     if (Date.now() - reported >= 5_000) {
       reported = Date.now();
       say(`  +${Math.round((reported - since) / 1000)} s: ${last} of ${sent} in atomic.events; consumer lag ms ${await consumerLags(stack.urls.workers)}`);
@@ -102,7 +133,7 @@ async function waitForBacklog(stack: Stack, pool: Pool, appId: string, sent: num
 }
 
 /** The dripfeed's own catch-up: its consumers paused (signal, as `sluice streams pause`) while events arrive, then resumed. */
-async function pausedCatchUpPart(stack: Stack, pool: Pool, config: ReturnType<typeof testConfig>) {
+async function pausedCatchUpPart(stack: Stack, counts: WarehouseCounts, config: ReturnType<typeof testConfig>) {
   const appId = 'bench-dripfeed-paused';
   const { client, connection } = await connectTemporal(config);
   const signal = (action: 'pause' | 'resume') => streamsCommand(client, config, { action, processor: WAREHOUSE_PROCESSOR }, () => undefined);
@@ -115,15 +146,15 @@ async function pausedCatchUpPart(stack: Stack, pool: Pool, config: ReturnType<ty
     await signal('resume');
     const resumedAt = Date.now();
     const sent = load.sendTimes.length;
-    const loaded = await waitForBacklog(stack, pool, appId, sent, resumedAt);
+    const loaded = await waitForBacklog(stack, counts, appId, sent, resumedAt);
     const seconds = (Date.now() - resumedAt) / 1000;
-    return { sent, loaded, seconds, rate: sent / seconds, doubled: await doubledOf(pool, appId) };
+    return { sent, loaded, seconds, rate: sent / seconds, doubled: await counts.doubled(appId) };
   } finally {
     await connection.close();
   }
 }
 
-async function catchUpPart(stack: Stack, pool: Pool) {
+async function catchUpPart(stack: Stack, counts: WarehouseCounts) {
   const appId = 'bench-dripfeed-outage';
   const postgres = stack.processes.get('postgres')!;
   say(`catch-up: PostgreSQL stopped for ${OUTAGE_MS / 1000} s while ${RATE} events/s keep arriving…`);
@@ -136,7 +167,7 @@ async function catchUpPart(stack: Stack, pool: Pool) {
   const sampler = sampleCpu(500);
   say(`  PostgreSQL back after ${((startedAt - stoppedAt) / 1000).toFixed(0)} s; ${load.sendTimes.length} events tracked meanwhile; waiting for them in atomic.events…`);
   const sent = load.sendTimes.length;
-  const last = await waitForBacklog(stack, pool, appId, sent, startedAt);
+  const last = await waitForBacklog(stack, counts, appId, sent, startedAt);
   const caughtUpAt = Date.now();
   await sleep(600);
   const groups = sampler.between(startedAt, caughtUpAt + 600);
@@ -145,7 +176,7 @@ async function catchUpPart(stack: Stack, pool: Pool) {
   const cpu = [...groups].filter(([, v]) => v >= 0.5).sort((a, b) => b[1] - a[1]).map(([g, v]) => `${g} ${v.toFixed(1)}`).join(', ');
   say(`  caught up; core-seconds: ${cpu}`);
   const seconds = (caughtUpAt - startedAt) / 1000;
-  return { sent, cpu, doubled: await doubledOf(pool, appId), loaded: last, seconds, rate: sent / seconds, outageSeconds: (startedAt - stoppedAt) / 1000 };
+  return { sent, cpu, doubled: await counts.doubled(appId), loaded: last, seconds, rate: sent / seconds, outageSeconds: (startedAt - stoppedAt) / 1000 };
 }
 
 /** Realistic enriched events (the enrich bench's mix: UA, campaign, contexts), as stream records. */
@@ -226,25 +257,29 @@ async function cpuPart(stack: Stack, pool: Pool, config: ReturnType<typeof testC
 }
 
 async function main(): Promise<void> {
-  const config = testConfig({ SLUICE_LOG__LEVEL: 'warn' });
+  // BENCH_WAREHOUSE=redshift: the same stack with warehouse.kind=redshift (the local Data API
+  // endpoint); the latency and the dripfeed's own catch-up (the warehouse-stop and CPU parts are PostgreSQL's).
+  const redshift = process.env.BENCH_WAREHOUSE === 'redshift';
+  const config = testConfig({ SLUICE_LOG__LEVEL: 'warn', ...(redshift ? { SLUICE_WAREHOUSE__KIND: 'redshift', SLUICE_WAREHOUSE__REDSHIFT__LOCAL_PORT: String(freePortsSync(1)[0]) } : {}) });
   const stack = new Stack(config, makeLogger('bench', 'warn'));
   const pool = makePool(config, 4);
+  const counts = warehouseCounts(config, pool);
   try {
-    say('starting the stack on fresh ports…');
+    say(`starting the stack on fresh ports (warehouse.kind=${config.warehouse.kind})…`);
     await stack.start();
     say('warm-up: 100 events…');
     await sendTrackerEvents({ collectorUrl: stack.urls.collector, appId: 'bench-dripfeed-warmup', count: 100 });
-    await waitFor('the warm-up events in atomic.events', async () => ((await rowsOf(pool, 'bench-dripfeed-warmup')) >= 100 ? true : undefined), 120_000, 200);
-    const lat = await latencyPart(stack, pool);
-    const up = await catchUpPart(stack, pool);
-    const paused = await pausedCatchUpPart(stack, pool, config);
-    const cpu = await cpuPart(stack, pool, config);
+    await waitFor('the warm-up events in atomic.events', async () => ((await counts.rows('bench-dripfeed-warmup')) >= 100 ? true : undefined), 120_000, 200);
+    const lat = await latencyPart(stack, counts);
+    const up = redshift ? undefined : await catchUpPart(stack, counts);
+    const paused = await pausedCatchUpPart(stack, counts, config);
+    const cpu = redshift ? undefined : await cpuPart(stack, pool, config);
 
     const ms = (v: number) => `${Math.round(v).toLocaleString('en-US')} ms`;
     const row = (what: string, value: string, target = '', ratio = '') => `| ${what} | ${value} | ${target} | ${ratio} |`;
     const { maxRecords, maxBytes, maxAgeMs } = config.speed.dripfeed;
     const lines = [
-      `Warehouse dripfeed into PostgreSQL, tracker → row in atomic.events (${TRACKERS} node trackers, flush ${maxRecords} records / ${maxBytes / 1048576} MiB / ${maxAgeMs} ms; ${new Date().toISOString().slice(0, 10)})`,
+      `Warehouse dripfeed into ${redshift ? 'Redshift (local Data API endpoint)' : 'PostgreSQL'}, tracker → row in atomic.events (${TRACKERS} node trackers, flush ${maxRecords} records / ${maxBytes / 1048576} MiB / ${maxAgeMs} ms; ${new Date().toISOString().slice(0, 10)})`,
       '',
       '| measure | measured | target | measured / target |',
       '| --- | ---: | ---: | ---: |',
@@ -253,17 +288,19 @@ async function main(): Promise<void> {
       row('rows/s sustained', lat.rowsPerSecond.toFixed(0), RATE.toLocaleString('en-US'), (lat.rowsPerSecond / RATE).toFixed(2)),
       row('latency p50', ms(percentile(lat.latencies, 50)), '5,000 ms', (percentile(lat.latencies, 50) / 5_000).toFixed(2)),
       row('latency p95', ms(percentile(lat.latencies, 95))),
-      row('latency p99', ms(percentile(lat.latencies, 99)), '15,000 ms', (percentile(lat.latencies, 99) / 15_000).toFixed(2)),
+      row('latency p99', ms(percentile(lat.latencies, 99)), redshift ? '60,000 ms' : '15,000 ms', (percentile(lat.latencies, 99) / (redshift ? 60_000 : 15_000)).toFixed(2)),
       row('latency max', ms(lat.latencies.at(-1) ?? NaN)),
-      row('dripfeed CPU per event (bench process + PostgreSQL)', `${cpu.dripUs.toFixed(0)} µs`),
-      row('bare COPY of the same rows, CPU per event', `${cpu.copyUs.toFixed(0)} µs`),
-      row('dripfeed / bare COPY', `${(cpu.dripUs / cpu.copyUs).toFixed(2)}×`, '2.00×', (cpu.dripUs / cpu.copyUs / 2).toFixed(2)),
-      row('… of which shredding (batch/shred-line.ts, JS)', `${cpu.shredUs.toFixed(0)} µs`),
-      row('… the rest (presence check, COPYs, checkpoint) / bare COPY', `${((cpu.dripUs - cpu.shredUs) / cpu.copyUs).toFixed(2)}×`),
-      row(`events tracked during a ${up.outageSeconds.toFixed(0)} s PostgreSQL stop`, up.sent.toLocaleString('en-US')),
-      row('in atomic.events after the stop (more than once)', `${up.loaded.toLocaleString('en-US')} of ${up.sent.toLocaleString('en-US')} (${up.doubled})`, 'all (0)', (up.loaded / up.sent).toFixed(3)),
-      row('… CPU of that catch-up, core-seconds by process', up.cpu),
-      row('catch-up after the stop', `${up.seconds.toFixed(1)} s, ${up.rate.toFixed(0)} events/s`, `${(5 * RATE).toLocaleString('en-US')} events/s`, `${(up.rate / RATE).toFixed(1)}× ingest (target 5×)`),
+      ...(cpu && up ? [
+        row('dripfeed CPU per event (bench process + PostgreSQL)', `${cpu.dripUs.toFixed(0)} µs`),
+        row('bare COPY of the same rows, CPU per event', `${cpu.copyUs.toFixed(0)} µs`),
+        row('dripfeed / bare COPY', `${(cpu.dripUs / cpu.copyUs).toFixed(2)}×`, '2.00×', (cpu.dripUs / cpu.copyUs / 2).toFixed(2)),
+        row('… of which shredding (batch/shred-line.ts, JS)', `${cpu.shredUs.toFixed(0)} µs`),
+        row('… the rest (presence check, COPYs, checkpoint) / bare COPY', `${((cpu.dripUs - cpu.shredUs) / cpu.copyUs).toFixed(2)}×`),
+        row(`events tracked during a ${up.outageSeconds.toFixed(0)} s PostgreSQL stop`, up.sent.toLocaleString('en-US')),
+        row('in atomic.events after the stop (more than once)', `${up.loaded.toLocaleString('en-US')} of ${up.sent.toLocaleString('en-US')} (${up.doubled})`, 'all (0)', (up.loaded / up.sent).toFixed(3)),
+        row('… CPU of that catch-up, core-seconds by process', up.cpu),
+        row('catch-up after the stop', `${up.seconds.toFixed(1)} s, ${up.rate.toFixed(0)} events/s`, `${(5 * RATE).toLocaleString('en-US')} events/s`, `${(up.rate / RATE).toFixed(1)}× ingest (target 5×)`),
+      ] : []),
       row(`events tracked while the dripfeed was paused ${OUTAGE_MS / 1000} s`, paused.sent.toLocaleString('en-US')),
       row('in atomic.events after it resumed (more than once)', `${paused.loaded.toLocaleString('en-US')} of ${paused.sent.toLocaleString('en-US')} (${paused.doubled})`, 'all (0)', (paused.loaded / paused.sent).toFixed(3)),
       row('dripfeed catch-up alone', `${paused.seconds.toFixed(1)} s, ${paused.rate.toFixed(0)} events/s`, `${(5 * RATE).toLocaleString('en-US')} events/s`, `${(paused.rate / RATE).toFixed(1)}× ingest (target 5×)`),
@@ -271,6 +308,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n`);
     if (lat.failed > 0) say(`warning: ${lat.failed} tracker requests failed (retried by the tracker)`);
   } finally {
+    counts.close();
     await pool.end().catch(() => undefined);
     say('stopping the stack…');
     await stack.stop();

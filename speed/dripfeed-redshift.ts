@@ -57,6 +57,8 @@ export function redshiftDripfeed(opts: RedshiftDripfeedOptions): DripfeedWarehou
 
   return {
     checkpoint,
+    rewindUnsupported:
+      'the Redshift dripfeed keeps its checkpoint in Redshift (sluice.dripfeed_checkpoints): a rewind would re-load nothing new anyway; reprocess the window to replace its rows',
     async commit({ stream, shardId, expected, next, shred }): Promise<DripCommit> {
       await ensureBase();
       const wanted = [...shred.models.values()];

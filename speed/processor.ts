@@ -39,6 +39,8 @@ export interface ShardProcessor {
    * Without it: at that record, with no checkpoint before it.
    */
   rewindPoint?(stream: string, shardId: string, firstSequence: string): Promise<RewindPoint>;
+  /** Set when the processor cannot be rewound (its checkpoint lives where a rewind cannot move it): why. */
+  readonly rewindUnsupported?: string;
   /**
    * Commits `record` as a bad row with the checkpoint (fenced like process) and returns that
    * checkpoint: the record made process() throw for a reason tied to its content, on every one

@@ -39,6 +39,8 @@ export interface DripfeedWarehouse {
   checkpoint(stream: string, shardId: string): Promise<string | undefined>;
   /** Commits the micro-batch's absent events, its bad rows and the checkpoint together. */
   commit(input: DripCommitInput): Promise<DripCommit>;
+  /** The checkpoint is not in sluice.stream_checkpoints (Redshift), so a rewind cannot move it: why. */
+  readonly rewindUnsupported?: string;
 }
 
 export interface DripfeedHooks {
@@ -53,6 +55,7 @@ export function warehouseDripfeedProcessor(
   return {
     name: WAREHOUSE_PROCESSOR,
     flushPolicy,
+    ...(warehouse.rewindUnsupported ? { rewindUnsupported: warehouse.rewindUnsupported } : {}),
     resume: (stream, shardId) => warehouse.checkpoint(stream, shardId),
     async process(records, ctx) {
       if (records.length === 0) return undefined;
