@@ -7,7 +7,6 @@ import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/ob
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import type { SluiceConfig } from '../../config';
 import { DUPLICATE_SCHEMA_URI } from '../../batch/dedupe';
-import { jobs } from '../../batch/jobs';
 import { runPrefix } from '../../batch/layout';
 import { partText } from '../../batch/run-files';
 import { runShred } from '../../batch/shred-run';
@@ -18,6 +17,7 @@ import { ATOMIC_COLUMNS } from '../../warehouse/atomic-events';
 import { RedshiftStatementError } from '../../warehouse/redshift-data';
 import { redshiftLoaderFromConfig } from '../../warehouse/redshift-loader';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { inProcessEngine } from '../helpers/in-process-engine';
 
 // The Redshift loader through the real @aws-sdk/client-redshift-data client, pointed at a small
 // server on loopback that speaks the Data API's JSON protocol (X-Amz-Target RedshiftData.*),
@@ -149,17 +149,7 @@ let store: ObjectStore;
 const api = new FakeDataApi();
 const ROLE = 'arn:aws:iam::123456789012:role/sluice-redshift-copy';
 
-const inProcess: BatchEngine = {
-  async run(job, tasks, onProgress) {
-    const out = [];
-    for (const [i, t] of tasks.entries()) {
-      out.push(await jobs[job](store, t));
-      onProgress(i + 1, tasks.length);
-    }
-    return out;
-  },
-  async close() {},
-};
+const inProcess: BatchEngine = inProcessEngine(() => store);
 
 const CLICK = 'iglu:com.acme/link_click/jsonschema/1-0-0';
 const CLICK101 = 'iglu:com.acme/link_click/jsonschema/1-0-1';

@@ -10,7 +10,6 @@ import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/ob
 import { makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import { loadConfig, type SluiceConfig } from '../../config';
-import { jobs } from '../../batch/jobs';
 import { runPrefix } from '../../batch/layout';
 import { runShred } from '../../batch/shred-run';
 import type { BatchEngine } from '../../engine/engine';
@@ -25,6 +24,7 @@ import {
 import { redshiftLoaderFromConfig } from '../../warehouse/redshift-loader';
 import { type RedshiftLocal, redshiftLocalFromConfig } from '../../warehouse/redshift-local/server';
 import { freePort, startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { inProcessEngine } from '../helpers/in-process-engine';
 
 // The local Redshift Data API endpoint against the real stand-ins (PostgreSQL, s3rver), driven only
 // through the official @aws-sdk/client-redshift-data client and the project's Data API helpers:
@@ -227,17 +227,7 @@ const SCHEMAS: Record<string, object> = {
 const TRICKY = ['plain', 'tab\there', 'new\nline', 'back\\slash', "quote'single", 'dq"uote', 'ünïcödé', '😀 emoji', '\\N', '', 'semi;colon --', 'cr\rhere', '\\t literally'];
 
 async function shredRun(runId: string, n: number): Promise<number> {
-  const engine: BatchEngine = {
-    async run(job, tasks, onProgress) {
-      const out = [];
-      for (const [i, t] of tasks.entries()) {
-        out.push(await jobs[job](store, t));
-        onProgress(i + 1, tasks.length);
-      }
-      return out;
-    },
-    async close() {},
-  };
+  const engine: BatchEngine = inProcessEngine(store);
   let clicks = 0;
   const lines = Array.from({ length: n }, (_, i) => {
     const click = i % 2 === 0;

@@ -3,7 +3,6 @@ import {
 } from '@aws-sdk/client-redshift-data';
 import { describe, expect, it } from 'vitest';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
-import { jobs } from '../../batch/jobs';
 import { runPrefix } from '../../batch/layout';
 import { runShred } from '../../batch/shred-run';
 import type { BatchEngine } from '../../engine/engine';
@@ -17,6 +16,7 @@ import { DRIPFEED_CHECKPOINT_SQL, dripfeedBatchSql } from '../../warehouse/redsh
 import { redshiftLoader } from '../../warehouse/redshift-loader';
 import { shredModel } from '../../warehouse/shred-model';
 import { memoryStore } from '../helpers/memory-store';
+import { inProcessEngine } from '../helpers/in-process-engine';
 
 // Every statement the Redshift dialect emits is Redshift SQL: none of it uses PostgreSQL-only
 // syntax (the local Data API endpoint refuses such statements in strict mode, so this is what keeps
@@ -107,17 +107,7 @@ function recordingClient(catalog: Record<string, unknown>[] = []) {
 }
 
 async function shreddedRun(store: ReturnType<typeof memoryStore>, runId: string, uri: string): Promise<void> {
-  const engine: BatchEngine = {
-    async run(job, tasks, onProgress) {
-      const out = [];
-      for (const [i, t] of tasks.entries()) {
-        out.push(await jobs[job](store, t));
-        onProgress(i + 1, tasks.length);
-      }
-      return out;
-    },
-    async close() {},
-  };
+  const engine: BatchEngine = inProcessEngine(store);
   const lines = Array.from({ length: 3 }, (_, i) => toEnrichedTsv({
     app_id: 'shop', platform: 'web', collector_tstamp: formatTstamp(Date.UTC(2026, 3, 1) + i * 1000), event: 'unstruct',
     event_id: `00000000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`, v_collector: 'c', v_etl: 'e', event_fingerprint: `f${i}`,

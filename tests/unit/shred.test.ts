@@ -12,21 +12,9 @@ import { bucketOf, putRouted, routeEnrichedLines, shredMapTask, shredReduceTask 
 import { bucketsForRawBytes, groupRawFiles, runShred, snapshotSchemas, writeEnrichedLayout } from '../../batch/shred-run';
 import { COPY_NULL, normaliseTimestamp, renderValue, valueAt } from '../../batch/shred-values';
 import type { BatchEngine } from '../../engine/engine';
-import { jobs } from '../../batch/jobs';
 import { ATOMIC_COLUMNS } from '../../warehouse/atomic-events';
+import { inProcessEngine } from '../helpers/in-process-engine';
 
-
-const inProcessEngine = (store: ObjectStore): BatchEngine => ({
-  async run(job, tasks, onProgress) {
-    const out = [];
-    for (const [i, t] of tasks.entries()) {
-      out.push(await jobs[job](store, t));
-      onProgress(i + 1, tasks.length);
-    }
-    return out;
-  },
-  async close() {},
-});
 
 const ID = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
