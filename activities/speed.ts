@@ -318,8 +318,21 @@ export function createSpeedActivities(deps: SpeedDeps) {
           }, { maxAttempts: deps.poisonAttempts ?? 3, processor: processor.name });
         }
       };
-      /** process(), parked while the service it writes to is unavailable (parkWhileUnavailable). */
-      const processParked = (caughtUpAtMs?: number) => parkWhileUnavailable(() => processIsolatingPoison(pending, checkpoint, caughtUpAtMs));
+      /**
+       * Heartbeats every 2 s while `fn` runs: a commit can outlast the heartbeat timeout (a
+       * Redshift batch, a wait for the warehouse write lock up to lock_timeout), and an attempt
+       * that stops heartbeating is replaced by an overlapping one.
+       */
+      const heartbeatDuring = async <T>(fn: () => Promise<T>): Promise<T> => {
+        const timer = setInterval(() => ctx.heartbeat(progress()), 2_000);
+        try {
+          return await fn();
+        } finally {
+          clearInterval(timer);
+        }
+      };
+      /** process(), heartbeating, parked while the service it writes to is unavailable (parkWhileUnavailable). */
+      const processParked = (caughtUpAtMs?: number) => parkWhileUnavailable(() => heartbeatDuring(() => processIsolatingPoison(pending, checkpoint, caughtUpAtMs)));
       const flush = async (caughtUpAtMs?: number) => {
         let committed: string | undefined;
         try {

@@ -2,6 +2,7 @@ import type { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import type { ObjectStore } from '../adapters/object-store';
 import type { Pool } from '../adapters/postgres';
 import { gzipLines } from '../batch/run-files';
+import { formatTstamp } from '../codecs/enriched-tsv';
 import { CATALOG_SCHEMA, catalogSql, tablesFromCatalog, type CatalogRow } from '../warehouse/catalog';
 import { redshiftBaseDdl, tableColumns } from '../warehouse/ddl';
 import { planLoadPlacing } from '../warehouse/migration';
@@ -108,7 +109,9 @@ export function redshiftDripfeed(opts: RedshiftDripfeedOptions): DripfeedWarehou
           });
         }
       }
-      const { sqls, insertIndex } = dripfeedBatchSql({ stream, shardId, expected, next, ddl: atomicFrom ? ddl : [], atomicFrom, types });
+      const stamps = events.map((e) => e.event.tstampMs);
+      const tstamps = events.length ? { min: formatTstamp(Math.min(...stamps)), max: formatTstamp(Math.max(...stamps)) } : undefined;
+      const { sqls, insertIndex } = dripfeedBatchSql({ stream, shardId, expected, next, ddl: atomicFrom ? ddl : [], atomicFrom, types, tstamps });
       let inserted = 0;
       try {
         const d = await executeBatch(opts.client, opts.target, sqls, poll);

@@ -38,6 +38,8 @@ export interface DripfeedBatch {
   ddl: string[];
   /** COPY source and options of the atomic rows (undefined: no events, only the checkpoint moves). */
   atomicFrom?: string;
+  /** The micro-batch's collector_tstamp range (enriched-TSV timestamps): bounds the presence check to the blocks the sort key says can match. */
+  tstamps?: { min: string; max: string };
   types: DripfeedTypeCopy[];
 }
 
@@ -68,7 +70,9 @@ export function dripfeedBatchSql(b: DripfeedBatch): { sqls: string[]; insertInde
     `COPY ${STAGE_EVENTS} (${cols.join(', ')}) FROM ${b.atomicFrom}`,
     `DROP TABLE IF EXISTS ${FRESH}`,
     // The events the warehouse does not hold yet (the batch may have loaded some: it wins).
-    `CREATE TEMPORARY TABLE ${FRESH} AS SELECT s.${id}, s.${ts} FROM ${STAGE_EVENTS} s LEFT JOIN ${events} e ON e.${id} = s.${id} AND e.${ts} = s.${ts} WHERE e.${id} IS NULL`,
+    `CREATE TEMPORARY TABLE ${FRESH} AS SELECT s.${id}, s.${ts} FROM ${STAGE_EVENTS} s LEFT JOIN ${events} e ON e.${id} = s.${id} AND e.${ts} = s.${ts}${
+      b.tstamps ? ` AND e.${ts} BETWEEN ${quoteLiteral(b.tstamps.min)} AND ${quoteLiteral(b.tstamps.max)}` : ''
+    } WHERE e.${id} IS NULL`,
   ];
   const insertIndex = sqls.length;
   sqls.push(`INSERT INTO ${events} (${cols.join(', ')}) SELECT ${cols.map((c) => `s.${c}`).join(', ')} FROM ${STAGE_EVENTS} s JOIN ${FRESH} f ON f.${id} = s.${id} AND f.${ts} = s.${ts}`);

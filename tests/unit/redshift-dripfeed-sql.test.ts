@@ -27,6 +27,12 @@ describe('dripfeedBatchSql', () => {
     expect(sqls.indexOf(sqls.find((s) => s.startsWith('DELETE FROM "sluice"."dripfeed_checkpoints"'))!)).toBeGreaterThan(insertIndex);
   });
 
+  it('bounds the presence check to the micro-batch\'s collector_tstamp range (the sort key prunes the rest)', () => {
+    const { sqls } = dripfeedBatchSql({ ...batch, tstamps: { min: '2026-12-03 10:00:00.000', max: '2026-12-03 10:00:01.500' } });
+    const fresh = sqls.find((s) => s.startsWith('CREATE TEMPORARY TABLE "sluice_drip_fresh"'))!;
+    expect(fresh).toContain(`AND e."collector_tstamp" BETWEEN '2026-12-03 10:00:00.000' AND '2026-12-03 10:00:01.500' WHERE e."event_id" IS NULL`);
+  });
+
   it('expects no checkpoint row for a shard not dripfed yet', () => {
     const { sqls } = dripfeedBatchSql(batch);
     expect(sqls[DRIPFEED_GUARD_INDEX]).toContain('COUNT(*) = 0');

@@ -17,6 +17,7 @@ describe('translateSql: parameters', () => {
     expect(sql('SELECT * FROM t WHERE a = :x AND b = :y OR c = :x', [{ name: 'y', value: '2' }, { name: 'x', value: '1' }])).toEqual({
       sql: 'SELECT * FROM t WHERE a = $1 AND b = $2 OR c = $1',
       values: ['1', '2'],
+      after: [],
     });
   });
 
@@ -96,6 +97,19 @@ describe('translateSql: DDL', () => {
       '  "tags" VARCHAR(65535)',
       ')',
     ].join('\n'));
+  });
+});
+
+describe('translateSql: distribution and sort keys', () => {
+  it('gives a table its DISTKEY and SORTKEY as PostgreSQL indexes (named, idempotent), never a temporary table', () => {
+    const out = sql('CREATE TABLE IF NOT EXISTS "atomic"."com_acme_x_1" ("root_id" CHAR(36) ENCODE RAW NOT NULL, "root_tstamp" TIMESTAMP ENCODE ZSTD NOT NULL)\nDISTSTYLE KEY\nDISTKEY ("root_id")\nCOMPOUND SORTKEY ("root_tstamp", "root_id")');
+    expect(out.sql).not.toMatch(/DISTKEY|SORTKEY|ENCODE/);
+    expect(out.after).toEqual([
+      'CREATE INDEX IF NOT EXISTS "atomic_com_acme_x_1_distkey" ON "atomic"."com_acme_x_1" ("root_id")',
+      'CREATE INDEX IF NOT EXISTS "atomic_com_acme_x_1_sortkey" ON "atomic"."com_acme_x_1" ("root_tstamp", "root_id")',
+    ]);
+    expect(sql('CREATE TEMPORARY TABLE "t" ("a" INT) SORTKEY ("a")').after).toEqual([]);
+    expect(sql('SELECT 1').after).toEqual([]);
   });
 });
 

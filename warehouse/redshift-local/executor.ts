@@ -166,6 +166,7 @@ export class Executor {
       sub.resultRows = await runCopy(client, sub.run.spec, this.opts.storeFor(sub.run.spec.bucket), () => s.cancelRequested);
     } else {
       const out = await this.query(client, sub.run.sql, sub.run.values);
+      for (const sql of sub.run.after) await this.query(client, sql, []);
       sub.hasResultSet = out.result !== undefined;
       sub.resultRows = out.rowCount;
       if (out.result) {

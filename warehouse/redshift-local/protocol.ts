@@ -88,7 +88,7 @@ function prepare(sql: string, params: DataApiParameter[] | undefined, ctx: Proto
       run = { kind: 'copy', spec: parseCopy(sql) };
     } else {
       const t = translateSql(sql, params ?? []);
-      run = { kind: 'sql', sql: t.sql, values: t.values };
+      run = { kind: 'sql', sql: t.sql, values: t.values, after: t.after };
     }
   } catch (err) {
     if (err instanceof TranslateError || err instanceof CopyOptionError) throw invalid(err.message);

@@ -27,7 +27,7 @@ export interface SubStatement {
   /** The Redshift SQL as sent. */
   sql: string;
   /** What runs on PostgreSQL (translated), or the parsed COPY. */
-  run: { kind: 'sql'; sql: string; values: string[] } | { kind: 'copy'; spec: CopySpec };
+  run: { kind: 'sql'; sql: string; values: string[]; after: string[] } | { kind: 'copy'; spec: CopySpec };
   status: StatementStatus;
   error?: string;
   /** Rows returned or affected; -1 when the statement reports none (DDL). */

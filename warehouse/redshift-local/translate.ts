@@ -20,6 +20,12 @@ export interface DataApiParameter {
 export interface TranslatedSql {
   sql: string;
   values: string[];
+  /**
+   * Statements to run right after it: for a CREATE TABLE with a DISTKEY or SORTKEY, a PostgreSQL
+   * index on those columns, the local stand-in for what Redshift gets from its layout (a sort key's
+   * zone maps, a distribution key's co-located joins), so lookups by them do not scan the table.
+   */
+  after: string[];
 }
 
 export class TranslateError extends Error {
@@ -142,8 +148,21 @@ function rewriteElements(e: Edit, open: number, close: number): void {
   });
 }
 
-/** Table attributes after the column list (or the name, for CREATE TABLE … AS), up to AS. */
-function stripTableAttributes(e: Edit, from: number): void {
+/** The text of significant tokens from..to (inclusive), as written. */
+function textOf(e: Edit, from: number, to: number): string {
+  const out: string[] = [];
+  for (let k = from; k <= to; k++) out.push(e.tok(k)!.text);
+  return out.join(' ').replace(/ \. /g, '.').replace(/ , /g, ', ');
+}
+
+/** An index name for a table's key, from its (possibly qualified, quoted) name. */
+function indexName(table: string, kind: string): string {
+  const base = table.replace(/"/g, '').replace(/[^A-Za-z0-9_]/g, '_').toLowerCase();
+  return `"${`${base}`.slice(0, 63 - kind.length - 1)}_${kind}"`;
+}
+
+/** Table attributes after the column list (or the name, for CREATE TABLE … AS), up to AS; keys → `keys`. */
+function stripTableAttributes(e: Edit, from: number, keys: { kind: string; columns: string }[] = []): void {
   for (let k = from; k < e.sig.length; k++) {
     const w = e.kw(k);
     if (w === 'AS') return;
@@ -152,38 +171,48 @@ function stripTableAttributes(e: Edit, from: number): void {
       k++;
     } else if (w === 'DISTKEY' && e.isOp(k + 1, '(')) {
       const end = e.close(k + 1);
+      if (end > k + 2) keys.push({ kind: 'distkey', columns: textOf(e, k + 2, end - 1) });
       e.remove(k, end);
       k = end;
     } else if (w === 'SORTKEY' || ((w === 'COMPOUND' || w === 'INTERLEAVED') && e.kw(k + 1) === 'SORTKEY')) {
       const at = w === 'SORTKEY' ? k : k + 1;
       const end = e.isOp(at + 1, '(') ? e.close(at + 1) : at + 1;
+      if (end > at + 2) keys.push({ kind: 'sortkey', columns: textOf(e, at + 2, end - 1) });
       e.remove(k, end);
       k = end;
     }
   }
 }
 
-function rewriteDdl(e: Edit): void {
+/** Rewrites DDL in place; returns the statements to run after it (indexes for the table's keys). */
+function rewriteDdl(e: Edit): string[] {
   let k = 0;
   if (e.kw(0) === 'CREATE') {
     k = 1;
-    while (['LOCAL', 'TEMP', 'TEMPORARY'].includes(e.kw(k))) k++;
-    if (e.kw(k) !== 'TABLE') return;
+    let temporary = false;
+    while (['LOCAL', 'TEMP', 'TEMPORARY'].includes(e.kw(k))) (k++, (temporary = true));
+    if (e.kw(k) !== 'TABLE') return [];
     k++;
     if (e.kw(k) === 'IF' && e.kw(k + 1) === 'NOT' && e.kw(k + 2) === 'EXISTS') k += 3;
+    const nameAt = k;
     k = skipName(e, k);
+    const table = textOf(e, nameAt, k - 1);
     if (e.isOp(k, '(')) {
       const close = e.close(k);
       if (e.kw(k + 1) !== 'LIKE') rewriteElements(e, k, close);
       k = close + 1;
     }
-    stripTableAttributes(e, k);
+    const keys: { kind: string; columns: string }[] = [];
+    stripTableAttributes(e, k, keys);
+    if (temporary) return [];
+    return keys.map((key) => `CREATE INDEX IF NOT EXISTS ${indexName(table, key.kind)} ON ${table} (${key.columns})`);
   } else if (e.kw(0) === 'ALTER' && e.kw(1) === 'TABLE') {
     k = skipName(e, 2);
-    if (e.kw(k) !== 'ADD') return;
+    if (e.kw(k) !== 'ADD') return [];
     const col = e.kw(k + 1) === 'COLUMN' ? k + 2 : k + 1;
     if (!['CONSTRAINT', ...TABLE_CONSTRAINT].includes(e.kw(col))) stripColumnAttributes(e, col, e.sig.length - 1);
   }
+  return [];
 }
 
 /** `:name` → `$n`, in order of first use; every parameter must be used, every placeholder given. */
@@ -228,7 +257,7 @@ export function statementTokens(sql: string): Token[] {
 
 export function translateSql(sql: string, parameters: readonly DataApiParameter[] = []): TranslatedSql {
   const e = new Edit(statementTokens(sql));
-  rewriteDdl(e);
+  const after = rewriteDdl(e);
   e.sig.forEach((_, k) => {
     if (e.kw(k) === 'GETDATE' && e.isOp(k + 1, '(') && e.isOp(k + 2, ')')) {
       e.replace(k, 'now()::timestamp');
@@ -236,5 +265,5 @@ export function translateSql(sql: string, parameters: readonly DataApiParameter[
     }
   });
   const values = bindParameters(e, parameters);
-  return { sql: e.text(), values };
+  return { sql: e.text(), values, after };
 }
