@@ -11,12 +11,14 @@ import { encodeCollectorPayload } from '../codecs/collector-payload';
 import { createEnricher } from '../enrich/default-enricher';
 import { makeLogger } from '../observability/logger';
 import { postgresDripfeed } from '../speed/dripfeed-postgres';
-import { cachedModels, shredRecords } from '../speed/dripfeed-shred';
+import { cachedModels, rowsByType, shredRecords } from '../speed/dripfeed-shred';
 import { enrichRecords } from '../speed/stream-enrich';
 import { WAREHOUSE_PROCESSOR, warehouseDripfeedProcessor } from '../speed/warehouse-dripfeed';
 import { Stack } from '../stack/stack';
 import { freePortsSync, testConfig } from '../tests/helpers/standins';
-import { atomicCopySql, shreddedCopySql } from '../warehouse/postgres-loader';
+import { ATOMIC_SCHEMA } from '../warehouse/ddl';
+import { atomicCopySql, readTables, shreddedCopySql } from '../warehouse/postgres-loader';
+import { qualified, quoteIdent } from '../warehouse/sql';
 import { executeStatement, fetchRows, makeRedshiftDataClient, redshiftTarget } from '../warehouse/redshift-data';
 import { connectTemporal, makeSchemaLookup } from '../workers/wiring';
 import { sampleCpu } from './cpu-sampler';
@@ -190,6 +192,9 @@ async function enrichedRecords(count: number): Promise<StreamRecord[]> {
   return lines.slice(0, count).map((l, i) => ({ data: Buffer.from(l), sequenceNumber: String(1_000_000 + i), partitionKey: 'k', arrivalMs: Date.now() }));
 }
 
+/** Where the bare COPY writes its copies of the dripfeed's tables. */
+const COPY_SCHEMA = 'bench_copy';
+
 async function cpuPart(stack: Stack, pool: Pool, config: ReturnType<typeof testConfig>) {
   const BATCH = config.speed.dripfeed.maxRecords;
   const ROUNDS = 6;
@@ -199,7 +204,7 @@ async function cpuPart(stack: Stack, pool: Pool, config: ReturnType<typeof testC
   const processor = warehouseDripfeedProcessor(postgresDripfeed(pool, { lockTimeoutMs: 30_000 }), lookup, config.speed.dripfeed);
   // The rows the dripfeed writes, for the bare COPY: atomic.events rows and each type's rows.
   const models = cachedModels(lookup);
-  await pool.query('CREATE SCHEMA IF NOT EXISTS "bench_copy"');
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(COPY_SCHEMA)}`);
   const sampler = sampleCpu(100);
   let dripCpu = 0;
   let copyCpu = 0;
@@ -209,12 +214,11 @@ async function cpuPart(stack: Stack, pool: Pool, config: ReturnType<typeof testC
   const pgBetween = (from: number, to: number) => sampler.between(from, to).get('postgres') ?? 0;
   for (let r = 0; r < ROUNDS; r++) {
     const batch = records.slice(r * BATCH, (r + 1) * BATCH);
-    // Fresh ids per round of the copy side too: the same rows, into the copies of the tables.
+    // The rows the dripfeed writes: shredded again here, outside both measured windows.
     const s0 = cpu();
     const shred = await shredRecords(batch, models);
     shredCpu += cpu() - s0; // the same shredding the dripfeed does first (and the batch's shred-reduce)
-    const copies = new Map<string, string[]>();
-    for (const e of shred.events) for (const [uri, row] of e.event.rows) (copies.get(uri) ?? copies.set(uri, []).get(uri)!).push(row);
+    const copies = rowsByType(shred.events);
     await sleep(300);
     let t0 = Date.now();
     let c0 = cpu();
@@ -225,21 +229,21 @@ async function cpuPart(stack: Stack, pool: Pool, config: ReturnType<typeof testC
 
     const client = await pool.connect();
     try {
-      await client.query('BEGIN');
-      await client.query('CREATE TABLE IF NOT EXISTS "bench_copy"."events" (LIKE "atomic"."events" INCLUDING ALL)');
+      // Copies of the tables the dripfeed just wrote (found by their Iglu comment), made before the measured window.
+      const tableOf = new Map([...(await readTables(client)).values()].map((t) => [t.comment?.trim(), t.name]));
+      await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(COPY_SCHEMA, 'events')} (LIKE ${qualified(ATOMIC_SCHEMA, 'events')} INCLUDING ALL)`);
       for (const uri of copies.keys()) {
-        const table = (await pool.query(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'atomic' AND obj_description(c.oid) = $1`, [uri])).rows[0]?.relname as string;
-        await client.query(`CREATE TABLE IF NOT EXISTS "bench_copy"."${table}" (LIKE "atomic"."${table}" INCLUDING ALL)`);
+        const table = tableOf.get(uri)!;
+        await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(COPY_SCHEMA, table)} (LIKE ${qualified(ATOMIC_SCHEMA, table)} INCLUDING ALL)`);
       }
-      await client.query('COMMIT');
       t0 = Date.now();
       c0 = cpu();
       await client.query('BEGIN');
       const copy = async (sql: string, lines: string[]) => pipeline(Readable.from([Buffer.from(`${lines.join('\n')}\n`)]), client.query(copyFrom(sql)));
-      await copy(atomicCopySql('"bench_copy"."events"'), shred.events.map((e) => e.event.atomic));
+      await copy(atomicCopySql(qualified(COPY_SCHEMA, 'events')), shred.events.map((e) => e.event.atomic));
       for (const [uri, lines] of copies) {
-        const table = (await client.query(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'atomic' AND obj_description(c.oid) = $1`, [uri])).rows[0].relname as string;
-        await copy(shreddedCopySql(table, shred.models.get(uri)!).replace('"atomic".', '"bench_copy".'), lines);
+        const table = tableOf.get(uri)!;
+        await copy(shreddedCopySql(table, shred.models.get(uri)!).replace(qualified(ATOMIC_SCHEMA, table), qualified(COPY_SCHEMA, table)), lines);
       }
       await client.query('COMMIT');
       c1 = cpu();
@@ -252,7 +256,7 @@ async function cpuPart(stack: Stack, pool: Pool, config: ReturnType<typeof testC
     say(`  round ${r + 1}/${ROUNDS}: dripfeed ${((dripCpu / rows) * 1e6).toFixed(0)} µs/event, bare COPY ${((copyCpu / rows) * 1e6).toFixed(0)} µs/event so far`);
   }
   sampler.stop();
-  await pool.query('DROP SCHEMA "bench_copy" CASCADE');
+  await pool.query(`DROP SCHEMA ${quoteIdent(COPY_SCHEMA)} CASCADE`);
   return { events: rows, dripUs: (dripCpu / rows) * 1e6, copyUs: (copyCpu / rows) * 1e6, shredUs: (shredCpu / rows) * 1e6 };
 }
 

@@ -1,5 +1,5 @@
 import type { Pool } from '../adapters/postgres';
-import { postgresBatchViewsStore } from '../views/batch-views-postgres';
+import { postgresBatchViewsStore, VIEW_RANGE, viewEventsSql } from '../views/batch-views-postgres';
 import type { BatchViewsStore } from '../views/batch-views-store';
 import { breakdown, mergeViews, type Grain, type MergedValue, type Metric, type ViewValue } from '../views/definitions';
 
@@ -26,16 +26,10 @@ const values = (rows: Row[]): ViewValue[] => rows.map((r) => ({ bucket: r.bucket
 
 /** The SQL for the realtime values of a metric, per bucket (key '') or per event name (byEvent). */
 function realtimeSql(metric: Metric, byEvent: boolean): string {
-  const range = `"grain" = $1 AND "bucket" >= $2 AND "bucket" < $3`;
-  if (metric === 'events' || metric === 'page_views') {
-    const key = byEvent ? '"event_name"' : `''`;
-    const only = metric === 'page_views' ? ` AND "event_name" = 'page_view'` : '';
-    return `SELECT "bucket", ${key} AS "key", sum("events") AS "value" FROM "sluice"."realtime_view_events"
-            WHERE ${range}${only} GROUP BY 1, 2`;
-  }
+  if (metric === 'events' || metric === 'page_views') return viewEventsSql('realtime', metric, byEvent);
   const kind = metric === 'unique_users' ? 'user' : 'session';
   return `SELECT "bucket", '' AS "key", count(*) AS "value" FROM "sluice"."realtime_view_members"
-          WHERE ${range} AND "kind" = '${kind}' GROUP BY 1`;
+          WHERE ${VIEW_RANGE} AND "kind" = '${kind}' GROUP BY 1`;
 }
 
 async function merged(pool: Pool, warehouse: BatchViewsStore, metric: Metric, grain: Grain, range: Range, byEvent: boolean): Promise<{ watermark: number | null; points: MergedValue[] }> {

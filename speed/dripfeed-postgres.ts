@@ -9,7 +9,7 @@ import type { ShredModel } from '../warehouse/shred-model';
 import { qualified, quoteIdent } from '../warehouse/sql';
 import { insertBadRows } from './bad-rows-sink';
 import { advanceCheckpointIn, readCheckpoint } from './checkpoints';
-import { refuseSchemas, type DripEvent } from './dripfeed-shred';
+import { badRowInputs, refuseSchemas, rowsByType, type DripEvent } from './dripfeed-shred';
 import { WAREHOUSE_PROCESSOR, type DripCommit, type DripfeedWarehouse } from './warehouse-dripfeed';
 
 // The dripfeed into PostgreSQL: one transaction per micro-batch, in the documented lock order
@@ -67,17 +67,9 @@ export function postgresDripfeed(pool: Pool, opts: { lockTimeoutMs: number }): D
         const present = await presentEvents(client, events);
         const fresh = events.filter((e) => !present.has(identity(e.event.eventId, e.event.tstampMs)));
         await copyRows(client, atomicCopySql(), fresh.map((e) => e.event.atomic));
-        const byType = new Map<string, string[]>();
-        for (const e of fresh) {
-          for (const [uri, row] of e.event.rows) {
-            let rows = byType.get(uri);
-            if (!rows) byType.set(uri, (rows = []));
-            rows.push(row);
-          }
-        }
-        for (const [uri, rows] of byType) await copyRows(client, shreddedCopySql(plan.targets.get(uri)!, shred.models.get(uri)!), rows);
+        for (const [uri, rows] of rowsByType(fresh)) await copyRows(client, shreddedCopySql(plan.targets.get(uri)!, shred.models.get(uri)!), rows);
         if (shred.bad.length > 0) {
-          await insertBadRows(client, stream, shardId, shred.bad.map((b) => ({ sequenceNumber: b.sequenceNumber, arrivalMs: b.arrivalMs, data: Buffer.from(b.row) })), true);
+          await insertBadRows(client, stream, shardId, badRowInputs(shred.bad), true);
         }
         return { inserted: fresh.length, alreadyLoaded: events.length - fresh.length, bad: shred.bad.length, actions: plan.actions };
       }),

@@ -3,15 +3,14 @@ import type { ObjectStore } from '../adapters/object-store';
 import type { Pool } from '../adapters/postgres';
 import { gzipLines } from '../batch/run-files';
 import { formatTstamp } from '../codecs/enriched-tsv';
-import { CATALOG_SCHEMA, catalogSql, tablesFromCatalog, type CatalogRow } from '../warehouse/catalog';
 import { redshiftBaseDdl, tableColumns } from '../warehouse/ddl';
 import { planLoadPlacing } from '../warehouse/migration';
 import { ddlOnce, executeBatch, executeStatement, fetchRows, RedshiftStatementError, type RedshiftTarget } from '../warehouse/redshift-data';
 import { DRIPFEED_CHECKPOINT_SQL, DRIPFEED_GUARD_INDEX, dripfeedBatchSql, type DripfeedTypeCopy } from '../warehouse/redshift-dripfeed-sql';
-import { assertCopySettings, copyOptions } from '../warehouse/redshift-loader';
+import { assertCopySettings, copyOptions, readRedshiftTables } from '../warehouse/redshift-loader';
 import { quoteLiteral } from '../warehouse/sql';
 import { insertBadRows } from './bad-rows-sink';
-import { refuseSchemas } from './dripfeed-shred';
+import { badRowInputs, refuseSchemas, rowsByType } from './dripfeed-shred';
 import { StaleCheckpointError } from './processor';
 import type { DripCommit, DripfeedWarehouse } from './warehouse-dripfeed';
 
@@ -68,16 +67,14 @@ export function redshiftDripfeed(opts: RedshiftDripfeedOptions): DripfeedWarehou
       let actions: DripCommit['actions'] = [];
       let events = shred.events;
       if (wanted.length > 0) {
-        const cat = await executeStatement(opts.client, opts.target, catalogSql('redshift'), [{ name: 'schema', value: CATALOG_SCHEMA }], poll);
-        const existing = tablesFromCatalog((await fetchRows(opts.client, cat.Id!)) as unknown as CatalogRow[]);
-        const { plan, refused } = planLoadPlacing('redshift', existing, wanted);
+        const { plan, refused } = planLoadPlacing('redshift', await readRedshiftTables(opts.client, opts.target, poll), wanted);
         for (const sql of plan.beforeTransaction) await executeStatement(opts.client, opts.target, sql, undefined, poll);
         ({ targets, actions } = plan);
         ddl = plan.inTransaction;
         events = refuseSchemas(shred, refused);
       }
       if (shred.bad.length > 0) {
-        await insertBadRows(opts.pool, stream, shardId, shred.bad.map((b) => ({ sequenceNumber: b.sequenceNumber, arrivalMs: b.arrivalMs, data: Buffer.from(b.row) })));
+        await insertBadRows(opts.pool, stream, shardId, badRowInputs(shred.bad));
       }
       const folder = `${DRIPFEED_PREFIX}${safePath(stream)}/${safePath(shardId)}/${safePath(next)}/`;
       const written: string[] = [];
@@ -90,16 +87,8 @@ export function redshiftDripfeed(opts: RedshiftDripfeedOptions): DripfeedWarehou
       if (events.length > 0) {
         await put(`${folder}events/part-00000.tsv.gz`, events.map((e) => e.event.atomic));
         atomicFrom = `${s3(`${folder}events/`)} ${copyOptions(opts, true)}`;
-        const byType = new Map<string, string[]>();
-        for (const e of events) {
-          for (const [uri, row] of e.event.rows) {
-            let rows = byType.get(uri);
-            if (!rows) byType.set(uri, (rows = []));
-            rows.push(row);
-          }
-        }
         let i = 0;
-        for (const [uri, rows] of byType) {
+        for (const [uri, rows] of rowsByType(events)) {
           const prefix = `${folder}types/${i++}/`;
           await put(`${prefix}part-00000.tsv.gz`, rows);
           types.push({

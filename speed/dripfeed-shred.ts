@@ -98,6 +98,22 @@ export async function shredRecords(records: readonly StreamRecord[], modelFor: C
   return { events, bad, models, duplicates: natural, truncated: stats.truncated };
 }
 
+/** The events' shredded rows, grouped by schema version URI (one COPY each). */
+export function rowsByType(events: readonly DripEvent[]): Map<string, string[]> {
+  const byType = new Map<string, string[]>();
+  for (const e of events) {
+    for (const [uri, row] of e.event.rows) {
+      let rows = byType.get(uri);
+      if (!rows) byType.set(uri, (rows = []));
+      rows.push(row);
+    }
+  }
+  return byType;
+}
+
+/** Bad rows as the bad-rows sink stores them (keyed by where they were read). */
+export const badRowInputs = (bad: readonly DripBadRow[]) => bad.map((b) => ({ sequenceNumber: b.sequenceNumber, arrivalMs: b.arrivalMs, data: Buffer.from(b.row) }));
+
 /**
  * Moves the events whose rows use a schema the warehouse refused (the planner could not place
  * it) to bad rows, as loader_iglu_error with the planner's reason; returns the events left.

@@ -24,17 +24,22 @@ export async function inCancellableTransaction<T>(pool: Pool, signal: AbortSigna
   });
 }
 
-/** The SQL for the batch values of a metric, per bucket (key '') or per event name (byEvent); $1 grain, $2/$3 range. */
+/** PostgreSQL's range condition of every view read: $1 grain, $2/$3 the bucket range. */
+export const VIEW_RANGE = `"grain" = $1 AND "bucket" >= $2 AND "bucket" < $3`;
+
+/** Event counts of one layer's views (`batch` or `realtime`), per bucket (key '') or per event name (byEvent). */
+export function viewEventsSql(layer: 'batch' | 'realtime', metric: 'events' | 'page_views', byEvent: boolean): string {
+  const key = byEvent ? '"event_name"' : `''`;
+  const only = metric === 'page_views' ? ` AND "event_name" = 'page_view'` : '';
+  return `SELECT "bucket", ${key} AS "key", sum("events") AS "value" FROM "sluice"."${layer}_view_events"
+          WHERE ${VIEW_RANGE}${only} GROUP BY 1, 2`;
+}
+
+/** The SQL for the batch values of a metric, per bucket (key '') or per event name (byEvent). */
 export function batchValuesSqlPostgres(metric: Metric, byEvent: boolean): string {
-  const range = `"grain" = $1 AND "bucket" >= $2 AND "bucket" < $3`;
-  if (metric === 'events' || metric === 'page_views') {
-    const key = byEvent ? '"event_name"' : `''`;
-    const only = metric === 'page_views' ? ` AND "event_name" = 'page_view'` : '';
-    return `SELECT "bucket", ${key} AS "key", sum("events") AS "value" FROM "sluice"."batch_view_events"
-            WHERE ${range}${only} GROUP BY 1, 2`;
-  }
+  if (metric === 'events' || metric === 'page_views') return viewEventsSql('batch', metric, byEvent);
   const column = metric === 'unique_users' ? '"users"' : '"sessions"';
-  return `SELECT "bucket", '' AS "key", ${column} AS "value" FROM "sluice"."batch_view_uniques" WHERE ${range}`;
+  return `SELECT "bucket", '' AS "key", ${column} AS "value" FROM "sluice"."batch_view_uniques" WHERE ${VIEW_RANGE}`;
 }
 
 type Row = { bucket: Date; key: string; value: number };

@@ -1,4 +1,5 @@
 import { ATOMIC_SCHEMA, type Dialect, parseWarehouseType } from './ddl';
+import { parseSchemaUri } from './iglu';
 import type { TableState } from './migration';
 
 // What the warehouse holds now: every table of the atomic schema with its comment (the Iglu URI
@@ -26,6 +27,19 @@ ORDER BY c.relname, a.attnum`;
 }
 
 export const CATALOG_SCHEMA = ATOMIC_SCHEMA;
+
+/** The shredded tables among the warehouse's tables (their comment is an Iglu URI). */
+export function shreddedTableNames(existing: ReadonlyMap<string, TableState>): string[] {
+  return [...existing.values()].filter(isShreddedTable).map((t) => t.name);
+}
+
+function isShreddedTable(t: TableState): boolean {
+  try {
+    return Boolean(t.comment) && Boolean(parseSchemaUri(t.comment!.trim()));
+  } catch {
+    return false;
+  }
+}
 
 export function tablesFromCatalog(rows: Iterable<CatalogRow>): Map<string, TableState> {
   const tables = new Map<string, TableState>();

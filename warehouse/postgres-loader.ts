@@ -6,9 +6,8 @@ import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres'
 import { assertRunId } from '../batch/layout';
 import { partBytes } from '../batch/run-files';
 import { ATOMIC_COLUMNS } from './atomic-events';
-import { catalogSql, tablesFromCatalog, type CatalogRow } from './catalog';
+import { catalogSql, shreddedTableNames, tablesFromCatalog, type CatalogRow } from './catalog';
 import { ATOMIC_SCHEMA, tableColumns } from './ddl';
-import { parseSchemaUri } from './iglu';
 import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult, type RunOutputs, type WarehouseLoader } from './loader';
 import { type LoadPlan, planLoad, type TableState } from './migration';
 import { preparedTransactionsEnabled, twoPhaseLoad } from './postgres-two-phase';
@@ -83,14 +82,6 @@ async function copyObjects(client: PoolClient, store: ObjectStore, sql: string, 
   return copy.rowCount ?? 0;
 }
 
-function isShreddedTable(t: TableState): boolean {
-  try {
-    return Boolean(t.comment) && Boolean(parseSchemaUri(t.comment!.trim()));
-  } catch {
-    return false;
-  }
-}
-
 /** Deletes a window's rows from atomic.events and every shredded table (reprocessing). */
 export async function deleteWindowRows(client: PoolClient, window: { from?: number; to?: number }, tables: Iterable<string>): Promise<void> {
   if (window.from === undefined || window.to === undefined) throw new Error('replacing a window needs both from and to');
@@ -135,11 +126,6 @@ export async function replaceRunEvents(
   }
   await client.query(`DELETE FROM ${LOAD_KEYS} k WHERE ${OWN_KEYS}`);
   return deleted;
-}
-
-/** The shredded tables among the warehouse's tables (their comment is an Iglu URI). */
-export function shreddedTableNames(existing: Map<string, TableState>): string[] {
-  return [...existing.values()].filter(isShreddedTable).map((t) => t.name);
 }
 
 export interface PostgresLoader extends WarehouseLoader {

@@ -1,10 +1,11 @@
 import type { ObjectStore } from '../adapters/object-store';
 import { inTransaction, type Pool, type PoolClient } from '../adapters/postgres';
 import { assertRunId } from '../batch/layout';
+import { shreddedTableNames } from './catalog';
 import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult } from './loader';
 import {
   copyAtomicEvents, copyShreddedTables, insertManifest, lockRun, manifestCount, migrateTables, objectProgress, replaceRunEvents,
-  shreddedTableNames, WRITE_LOCK,
+  WRITE_LOCK,
 } from './postgres-loader';
 import { quoteLiteral } from './sql';
 

@@ -4,13 +4,12 @@ import { formatTstamp } from '../codecs/enriched-tsv';
 import type { SluiceConfig } from '../config';
 import { assertRunId } from '../batch/layout';
 import { ATOMIC_COLUMNS } from './atomic-events';
-import { CATALOG_SCHEMA, catalogSql, tablesFromCatalog, type CatalogRow } from './catalog';
+import { CATALOG_SCHEMA, catalogSql, shreddedTableNames, tablesFromCatalog, type CatalogRow } from './catalog';
 import { ATOMIC_SCHEMA, redshiftBaseDdl, tableColumns } from './ddl';
-import { parseSchemaUri } from './iglu';
 import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult, type WarehouseLoader } from './loader';
-import { planLoad } from './migration';
+import { planLoad, type TableState } from './migration';
 import {
-  ddlOnce, executeBatch, executeStatement, fetchRows, makeRedshiftDataClient, type RedshiftTarget, redshiftTarget,
+  ddlOnce, executeBatch, executeStatement, fetchRows, makeRedshiftDataClient, type PollOptions, type RedshiftTarget, redshiftTarget,
   RedshiftStatementError,
 } from './redshift-data';
 import { qualified, quoteIdent, quoteLiteral } from './sql';
@@ -80,6 +79,12 @@ export function replaceKeysSql(shreddedTables: readonly string[], copyKeys: stri
   return sqls;
 }
 
+/** The atomic schema's tables as Redshift's catalog describes them now. */
+export async function readRedshiftTables(client: RedshiftDataClient, target: RedshiftTarget, poll: PollOptions): Promise<Map<string, TableState>> {
+  const cat = await executeStatement(client, target, catalogSql('redshift'), [{ name: 'schema', value: CATALOG_SCHEMA }], poll);
+  return tablesFromCatalog((await fetchRows(client, cat.Id!)) as unknown as CatalogRow[]);
+}
+
 const tstampLiteral = (ms: number | undefined) => (ms === undefined ? 'NULL' : quoteLiteral(formatTstamp(ms)));
 
 /** What COPY's text is made of must be what it claims (they are quoted, and also checked). */
@@ -115,8 +120,7 @@ export function redshiftLoader(opts: RedshiftLoaderOptions): WarehouseLoader {
 
       const outputs = await readRunOutputs(opts.store, runId);
       if (outputs.expectedAtomic === undefined) throw new Error(`run ${runId} has no shred counts (shredded by shred-map/shred-reduce?): cannot record its manifest row`);
-      const cat = await executeStatement(opts.client, opts.target, catalogSql('redshift'), [{ name: 'schema', value: CATALOG_SCHEMA }], poll);
-      const existing = tablesFromCatalog((await fetchRows(opts.client, cat.Id!)) as unknown as CatalogRow[]);
+      const existing = await readRedshiftTables(opts.client, opts.target, poll);
       const plan = planLoad('redshift', existing, outputs.types.map((t) => t.model));
       for (const sql of plan.beforeTransaction) await executeStatement(opts.client, opts.target, sql, undefined, poll);
 
@@ -125,13 +129,7 @@ export function redshiftLoader(opts: RedshiftLoaderOptions): WarehouseLoader {
         // Fails the whole batch (division by zero) when another attempt loaded the run meanwhile.
         `SELECT 1 / (CASE WHEN COUNT(*) = 0 THEN 1 ELSE 0 END) FROM ${MANIFEST} WHERE ${quoteIdent('run_id')} = ${quoteLiteral(runId)}`,
       ];
-      const shreddedTables = [...existing.values()].filter((t) => {
-        try {
-          return Boolean(t.comment && parseSchemaUri(t.comment.trim()));
-        } catch {
-          return false;
-        }
-      }).map((t) => t.name);
+      const shreddedTables = shreddedTableNames(existing);
       if (req.replaceWindow) {
         if (req.window.from === undefined || req.window.to === undefined) throw new Error('replacing a window needs both from and to');
         const range = (col: string) => `${quoteIdent(col)} >= ${tstampLiteral(req.window.from)} AND ${quoteIdent(col)} < ${tstampLiteral(req.window.to)}`;

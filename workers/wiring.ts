@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
 import { makeKinesisClient, makeS3Client } from '../adapters/aws-clients';
-import { s3ObjectStore } from '../adapters/object-store';
-import { makePool } from '../adapters/postgres';
+import { s3ObjectStore, type ObjectStore } from '../adapters/object-store';
+import { makePool, type Pool } from '../adapters/postgres';
 import type { SluiceConfig } from '../config';
 import { emrEngine } from '../engine/emr';
 import { localEngine } from '../engine/local';
@@ -56,7 +56,7 @@ function withActivityCancellation(engine: BatchEngine): BatchEngine {
 }
 
 /** The dripfeed into Redshift (warehouse.kind = redshift): the Data API, COPY from the bucket, bad rows in PostgreSQL. */
-function redshiftDripfeedFromConfig(config: SluiceConfig, store: ReturnType<typeof s3ObjectStore>, pool: ReturnType<typeof makePool>) {
+function redshiftDripfeedFromConfig(config: SluiceConfig, store: ObjectStore, pool: Pool) {
   const r = config.warehouse.redshift;
   if (!r.iamRoleArn) throw new Error('warehouse.redshift.iamRoleArn (SLUICE_WAREHOUSE__REDSHIFT__IAM_ROLE_ARN) is required for the dripfeed to COPY from S3');
   // Each micro-batch waits for a few statements: poll them more often than a batch load does.
