@@ -43,6 +43,16 @@ export const loadActivity: ActivityOptions = {
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4 },
 };
 
+/**
+ * Retention's deletes (activities/retention.ts): batches that are safe to repeat, so retried
+ * freely; a heartbeat after every batch (and every 3 s during a slow one) shows a dead worker.
+ */
+export const retentionActivity: ActivityOptions = {
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 6 },
+};
+
 /** How often a shard consumer loops before continuing as new even if Temporal does not ask. */
 export const shardConsumerMaxIterations = 500;
 
@@ -57,4 +67,7 @@ export const workflowIds = {
   shardConsumer: (stream: string, processor: string, shardId: string) => `shard-consumer/${stream}/${processor}/${shardId}`,
   batchRun: (runId: string) => `batch-run/${runId}`,
   reprocess: (id: string) => `reprocess/${id}`,
+  /** One per deployment (namespace): batch runs, reprocesses and retention ask it for the pipeline lease. */
+  operator: () => 'pipeline-operator',
+  retention: (id: string) => `retention/${id}`,
 };

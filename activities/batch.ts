@@ -3,7 +3,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { listShards } from '../adapters/kinesis';
 import { moveMany, type ObjectStore } from '../adapters/object-store';
 import type { Pool, PoolClient } from '../adapters/postgres';
-import type { TaskInput } from '../batch/jobs';
+import type { TaskInput } from '../engine/job-types';
 import { assertRunId, runPrefix } from '../batch/layout';
 import { bucketsForRawBytes, groupRawFiles, runShred, type ShredRunResult, writeEnrichedLayout } from '../batch/shred-run';
 import type { BatchEngine } from '../engine/engine';

@@ -1,7 +1,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { inTransaction } from '../adapters/postgres';
+import { inTransaction, type PoolClient } from '../adapters/postgres';
 import { assertRunId, runPrefix } from '../batch/layout';
+import { retireRealtimeRows } from '../speed/realtime-views';
 import { recomputeBatchViews } from '../views/batch-views';
+import { clearOwedWithin } from '../views/owed-windows';
 import type { LoadResult } from '../warehouse/loader';
 import type { PostgresLoader } from '../warehouse/postgres-loader';
 import { archiveOutputs, type BatchDeps, heartbeatWhile } from './batch';
@@ -36,6 +38,15 @@ export function openRuns(processingKeys: string[], self: string): string[] {
 }
 
 export const reprocessRawArchive = (runId: string) => `archive/reprocess/run=${runId}/raw/`;
+
+/**
+ * The window is loaded: the skipped loads it covers are owed no more, and the realtime rows they
+ * kept below the watermark retire (the batch views answer those buckets again).
+ */
+async function settleOwed(client: PoolClient, window: { from: number; to: number }, watermark: number | null): Promise<void> {
+  const cleared = await clearOwedWithin(client, window);
+  if (cleared.length && watermark !== null) await retireRealtimeRows(client, watermark);
+}
 
 export function createReprocessActivities(deps: BatchDeps) {
   return {
@@ -73,6 +84,8 @@ export function createReprocessActivities(deps: BatchDeps) {
           const loaded = await deps.loader.loadRun(req, beat);
           if (!deps.views) return { ...loaded, viewRows: 0 };
           const views = await deps.views.computeViews({ runId, window: { from: window.from, to: window.to - 1 }, completeThroughMs: [], latenessMs: deps.latenessMs });
+          // The window's batch views are in Redshift now: its skipped loads are paid.
+          await inTransaction(deps.pool, (client) => settleOwed(client, window, views.watermark));
           return { ...loaded, viewRows: views.rows };
         }
         const loader = deps.loader as PostgresLoader;
@@ -80,6 +93,8 @@ export function createReprocessActivities(deps: BatchDeps) {
           const loaded = await loader.loadRunWith(client, req, beat);
           // `to` is exclusive for the rows; the views recompute every bucket the window touches.
           const viewRows = await recomputeBatchViews(client, { from: window.from, to: window.to - 1 }, runId);
+          const wm = await client.query('SELECT "watermark" FROM "sluice"."batch_watermark" WHERE "id" = 1');
+          await settleOwed(client, window, wm.rowCount ? (wm.rows[0].watermark as Date).getTime() : null);
           return { ...loaded, viewRows };
         });
       });

@@ -18,8 +18,8 @@ export interface ObjectStore {
   get(key: string): Promise<Buffer>;
   /** Every key under the prefix, in lexicographic order. */
   list(prefix: string): Promise<string[]>;
-  /** Every object under the prefix with its size in bytes, in key order. */
-  listSized(prefix: string): Promise<{ key: string; size: number }[]>;
+  /** Every object under the prefix with its size in bytes (and last-modified time, where known), in key order. */
+  listSized(prefix: string): Promise<{ key: string; size: number; modifiedMs?: number }[]>;
   /** Server-side copy; the source stays (reprocessing reads the archive this way). */
   copy(from: string, to: string): Promise<void>;
   /** Copy then delete. Idempotent: moving a key that is already at its destination is a no-op. */
@@ -80,13 +80,13 @@ export function s3ObjectStore(client: S3Client, bucket: string): ObjectStore {
       return (await store.listSized(prefix)).map((o) => o.key);
     },
     async listSized(prefix) {
-      const objects: { key: string; size: number }[] = [];
+      const objects: { key: string; size: number; modifiedMs?: number }[] = [];
       let token: string | undefined;
       do {
         const out = await client.send(
           new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
         );
-        for (const o of out.Contents ?? []) if (o.Key) objects.push({ key: o.Key, size: o.Size ?? 0 });
+        for (const o of out.Contents ?? []) if (o.Key) objects.push({ key: o.Key, size: o.Size ?? 0, modifiedMs: o.LastModified?.getTime() });
         token = out.IsTruncated ? out.NextContinuationToken : undefined;
       } while (token);
       return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import type { SluiceConfig } from '../config';
-import { atomicEventsDdlPostgres } from '../warehouse/atomic-events';
 
-// PostgreSQL as the local warehouse: connection pool and idempotent migrations of the tables
-// Sluice owns (atomic.events, the load manifest, the views, the watermark, stream checkpoints).
+// PostgreSQL over the official client: the connection pool and its type parsers, transactions,
+// and the plumbing of idempotent migrations. Which tables exist is the warehouse's business
+// (warehouse/migrate.ts); nothing here names one.
 
 // Timestamps are stored as UTC `timestamp` (as Snowplow does); read them back as UTC.
 pg.types.setTypeParser(1114, (s: string) => new Date(`${s.replace(' ', 'T')}Z`));
@@ -22,133 +22,36 @@ export function makePool(config: SluiceConfig, max = 10): pg.Pool {
   return pool;
 }
 
-export const SLUICE_SCHEMA_DDL: string[] = [
-  `CREATE SCHEMA IF NOT EXISTS "sluice"`,
-  `CREATE TABLE IF NOT EXISTS "sluice"."load_manifest" (
-     "run_id" text PRIMARY KEY,
-     "event_count" bigint NOT NULL,
-     "window_from" timestamp,
-     "window_to" timestamp,
-     "loaded_at" timestamptz NOT NULL DEFAULT now())`,
-  // Which run claimed which input file: two runs (a manual one beside a scheduled one) can never
-  // stage the same file, and a retried stage finds the files its earlier attempt claimed.
-  `CREATE TABLE IF NOT EXISTS "sluice"."staged_files" (
-     "key" text PRIMARY KEY,
-     "run_id" text NOT NULL,
-     "staged_at" timestamptz NOT NULL DEFAULT now())`,
-  `CREATE TABLE IF NOT EXISTS "sluice"."batch_watermark" (
-     "id" smallint PRIMARY KEY DEFAULT 1 CHECK ("id" = 1),
-     "watermark" timestamp NOT NULL,
-     "run_id" text NOT NULL,
-     "updated_at" timestamptz NOT NULL DEFAULT now())`,
-  // Views (views/definitions.ts): per grain (minute, hour) and bucket, events by type and the
-  // distinct users and sessions. Batch rows are recomputed from atomic.events per run window.
-  `CREATE TABLE IF NOT EXISTS "sluice"."batch_view_events" (
-     "grain" text NOT NULL CHECK ("grain" IN ('minute', 'hour')),
-     "bucket" timestamp NOT NULL,
-     "event_name" text NOT NULL,
-     "events" bigint NOT NULL,
-     "run_id" text NOT NULL,
-     PRIMARY KEY ("grain", "bucket", "event_name"))`,
-  `CREATE TABLE IF NOT EXISTS "sluice"."batch_view_uniques" (
-     "grain" text NOT NULL CHECK ("grain" IN ('minute', 'hour')),
-     "bucket" timestamp NOT NULL,
-     "users" bigint NOT NULL,
-     "sessions" bigint NOT NULL,
-     "run_id" text NOT NULL,
-     PRIMARY KEY ("grain", "bucket"))`,
-  // Realtime rows are incremented in the same transaction as each shard's checkpoint. Distinct
-  // counts keep their members, so a user seen on two shards is counted once, as batch does.
-  `CREATE TABLE IF NOT EXISTS "sluice"."realtime_view_events" (
-     "grain" text NOT NULL CHECK ("grain" IN ('minute', 'hour')),
-     "bucket" timestamp NOT NULL,
-     "event_name" text NOT NULL,
-     "events" bigint NOT NULL,
-     PRIMARY KEY ("grain", "bucket", "event_name"))`,
-  `CREATE TABLE IF NOT EXISTS "sluice"."realtime_view_members" (
-     "grain" text NOT NULL CHECK ("grain" IN ('minute', 'hour')),
-     "bucket" timestamp NOT NULL,
-     "kind" text NOT NULL CHECK ("kind" IN ('user', 'session')),
-     "member" text NOT NULL,
-     PRIMARY KEY ("grain", "bucket", "kind", "member"))`,
-  // Events the realtime views have counted, by (event_id, fingerprint): a record the enriched
-  // stream carries twice (stream enrich is at-least-once) is counted once.
-  `CREATE TABLE IF NOT EXISTS "sluice"."realtime_seen_events" (
-     "minute" timestamp NOT NULL,
-     "event_key" text NOT NULL,
-     PRIMARY KEY ("minute", "event_key"))`,
-  // The bad-rows sink's searchable copy of the bad stream (the files under bad/in/ are the
-  // originals). One row per record, keyed by its position, so a replayed record is stored once.
-  `CREATE TABLE IF NOT EXISTS "sluice"."bad_rows" (
-     "stream" text NOT NULL,
-     "shard_id" text NOT NULL,
-     "sequence_number" text NOT NULL,
-     "received_at" timestamp NOT NULL,
-     "failure_tstamp" timestamp,
-     "type" text NOT NULL,
-     "schema" text,
-     "processor" text,
-     "summary" text NOT NULL,
-     "row" jsonb NOT NULL,
-     PRIMARY KEY ("stream", "shard_id", "sequence_number"))`,
-  `CREATE INDEX IF NOT EXISTS "bad_rows_received_at_idx" ON "sluice"."bad_rows" ("received_at")`,
-  `CREATE INDEX IF NOT EXISTS "bad_rows_type_idx" ON "sluice"."bad_rows" ("type", "received_at")`,
-  // Every file a speed-layer file sink committed (speed/file-sink.ts): its shard's sequence range
-  // and the checkpoint it followed. Fixes file boundaries, so a rewind re-writes the same keys.
-  `CREATE TABLE IF NOT EXISTS "sluice"."sink_files" (
-     "stream" text NOT NULL,
-     "processor" text NOT NULL,
-     "shard_id" text NOT NULL,
-     "first_sequence" numeric NOT NULL,
-     "last_sequence" numeric NOT NULL,
-     "after_sequence" numeric,
-     "object_key" text NOT NULL,
-     "records" integer NOT NULL,
-     "published" boolean NOT NULL DEFAULT false,
-     "pending_deleted" boolean NOT NULL DEFAULT false,
-     "committed_at" timestamptz NOT NULL DEFAULT now(),
-     PRIMARY KEY ("stream", "processor", "shard_id", "first_sequence"))`,
-  `CREATE TABLE IF NOT EXISTS "sluice"."stream_checkpoints" (
-     "stream" text NOT NULL,
-     "processor" text NOT NULL,
-     "shard_id" text NOT NULL,
-     "sequence_number" text NOT NULL,
-     "updated_at" timestamptz NOT NULL DEFAULT now(),
-     PRIMARY KEY ("stream", "processor", "shard_id"))`,
-  // The event keys a batch load replaces (warehouse/postgres-loader.ts replaceRunEvents): rows
-  // live only inside the loading transaction (tagged with its id), so nothing here survives a
-  // commit. Not a temporary table, which a prepared (two-phase) transaction may not touch.
-  `CREATE UNLOGGED TABLE IF NOT EXISTS "sluice"."load_keys" (
-     "txid" bigint NOT NULL DEFAULT txid_current(),
-     "event_id" char(36) NOT NULL,
-     "collector_tstamp" timestamp NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS "load_keys_txid_idx" ON "sluice"."load_keys" ("txid")`,
-];
-
-/** Creates the database (when missing) and every table; safe to run on each start. */
-export async function migrateWarehouse(config: SluiceConfig): Promise<void> {
-  const url = new URL(config.warehouse.postgresUrl);
-  const database = decodeURIComponent(url.pathname.slice(1));
-  if (config.warehouse.postgresMode === 'local') {
-    // The local cluster starts with only `postgres`; create ours on first start.
-    const adminUrl = new URL(url);
-    adminUrl.pathname = '/postgres';
-    const admin = new pg.Client({ connectionString: adminUrl.toString() });
-    await admin.connect();
-    try {
-      const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-      if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
-    } finally {
-      await admin.end();
-    }
+/**
+ * Creates the database `url` names when it is missing, connecting as the same user to the
+ * cluster's `postgres` database (a local cluster starts with only that one).
+ */
+export async function createDatabaseIfMissing(url: string): Promise<void> {
+  const target = new URL(url);
+  const database = decodeURIComponent(target.pathname.slice(1));
+  const adminUrl = new URL(target);
+  adminUrl.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: adminUrl.toString() });
+  await admin.connect();
+  try {
+    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+  } finally {
+    await admin.end();
   }
-  const client = new pg.Client({ connectionString: config.warehouse.postgresUrl });
+}
+
+/**
+ * Runs `statements` in order on one connection to `url`, under the session advisory lock
+ * `lockKey` so that processes starting at once migrate one after another.
+ */
+export async function runSerialisedStatements(url: string, statements: readonly string[], lockKey: number): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    // Serialise concurrent migrations (several processes start at once).
-    await client.query('SELECT pg_advisory_lock(7407)');
-    for (const stmt of [...atomicEventsDdlPostgres(), ...SLUICE_SCHEMA_DDL]) await client.query(stmt);
-    await client.query('SELECT pg_advisory_unlock(7407)');
+    await client.query('SELECT pg_advisory_lock($1)', [lockKey]);
+    for (const stmt of statements) await client.query(stmt);
+    await client.query('SELECT pg_advisory_unlock($1)', [lockKey]);
   } finally {
     await client.end();
   }

@@ -1,9 +1,9 @@
 import type { ObjectStore } from '../adapters/object-store';
 import type { BatchEngine } from '../engine/engine';
+import type { TaskInput, TaskResult } from '../engine/job-types';
 import { BUILTIN_SCHEMAS } from '../warehouse/builtin-schemas';
 import { assertSelfMatches, parseSchemaUri, type SchemaLookup, versionString } from '../warehouse/iglu';
 import { DUPLICATE_SCHEMA_URI } from './dedupe';
-import type { TaskInput, TaskResult } from './jobs';
 import { assertRunId, bucketFolder, ENRICHED_LAYOUT, type EnrichedLayout, runPrefix, shredBucketPrefix, shredSchemaKey } from './layout';
 
 // The shred step of a run: shred-map over the enriched parts, the run's schemas frozen in the

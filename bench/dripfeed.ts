@@ -17,7 +17,7 @@ import { WAREHOUSE_PROCESSOR, warehouseDripfeedProcessor } from '../speed/wareho
 import { Stack } from '../stack/stack';
 import { freePortsSync, testConfig } from '../tests/helpers/standins';
 import { ATOMIC_SCHEMA } from '../warehouse/ddl';
-import { atomicCopySql, readTables, shreddedCopySql } from '../warehouse/postgres-loader';
+import { atomicCopySql, readTables, shreddedCopySql } from '../warehouse/postgres-load-steps';
 import { qualified, quoteIdent } from '../warehouse/sql';
 import { executeStatement, fetchRows, makeRedshiftDataClient, redshiftTarget } from '../warehouse/redshift-data';
 import { connectTemporal, makeSchemaLookup } from '../workers/wiring';

@@ -4,6 +4,7 @@ import { sendTrackerEvents } from '../cli/send-events';
 import { makeLogger } from '../observability/logger';
 import { Stack } from '../stack/stack';
 import { testConfig } from '../tests/helpers/standins';
+import { sampleKinesisReads } from './kinesis-reads';
 import { consumerLags, latenciesFromCurves, percentile, trackAtRate } from './tracker-load';
 
 // `npx tsx bench/latency.ts`: end-to-end latency of the speed layer on the local defaults. Starts
@@ -16,6 +17,8 @@ import { consumerLags, latenciesFromCurves, percentile, trackAtRate } from './tr
 // as visible at the first poll whose total reaches k. Events on different shards may overtake each
 // other, so this attributes visibility times to send times in order; the distribution is the one
 // a client polling the API observes. A poll's time is when its answer arrived (an upper bound).
+// Beside the latency: the speed layer's GetRecords calls per shard per second while sending (the
+// workers' /metrics), against Kinesis's limit of 5 per shard (docs/speed.md, "Kinesis read budget").
 
 const RATE = Number(process.env.BENCH_RATE ?? 1_000); // events/s
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 30_000);
@@ -53,12 +56,14 @@ async function main(): Promise<void> {
     })();
 
     say(`sending ${RATE} events/s for ${DURATION_MS / 1000} s through ${TRACKERS} node trackers…`);
+    const reads = sampleKinesisReads(stack.urls.workers);
     const load = await trackAtRate(stack.urls.collector, { appId: 'bench-latency', rate: RATE, durationMs: DURATION_MS, trackers: TRACKERS }, async (l) => {
       const lags = await consumerLags(stack.urls.workers);
       say(`${Math.round((Date.now() - l.startMs) / 1000)} s: ${l.sendTimes.length} tracked, ${l.accepted} accepted, ${samples.at(-1)?.n ?? 0} visible; consumer lag ms ${lags}`);
     });
     const { sendTimes, accepted, failedRequests, startMs: start, endMs: sendEnd } = load;
     const acceptedAt = Date.now();
+    const readsWhileSending = await reads.stop();
     const sent = sendTimes.length;
     say(`sent ${sent} (${accepted} accepted, ${failedRequests} failed requests); waiting for all to be visible…`);
     await waitFor('every event to be visible', async () => ((samples.at(-1)?.n ?? 0) >= sent ? true : undefined), 120_000, 100).catch(() => undefined);
@@ -83,6 +88,14 @@ async function main(): Promise<void> {
       row('latency p90', ms(percentile(latencies, 90)), '', ''),
       row('latency p99', ms(percentile(latencies, 99)), '5,000 ms', (percentile(latencies, 99) / 5_000).toFixed(2)),
       row('latency max', ms(latencies.at(-1) ?? NaN), '', ''),
+      ...readsWhileSending.streams.map((r) =>
+        row(
+          `GetRecords calls per shard per second, ${r.stream} (${r.shards} shards): mean / busiest second${r.throttles ? `, ${r.throttles} throttled` : ''}`,
+          `${r.meanPerShard.toFixed(2)} / ${r.busiestSecond}`,
+          '≤ 5',
+          (r.busiestSecond / 5).toFixed(2),
+        ),
+      ),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     if (failedRequests > 0) say(`warning: ${failedRequests} tracker requests failed (retried by the tracker)`);

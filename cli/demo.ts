@@ -3,7 +3,7 @@ import { makePool } from '../adapters/postgres';
 import type { SluiceConfig } from '../config';
 import type { Logger } from '../observability/logger';
 import { Stack } from '../stack/stack';
-import { makeBatchViewsStore } from '../views/batch-views-store';
+import { makeBatchViewsStore } from '../views/make-batch-views-store';
 import { floorMinute, MINUTE_MS } from '../views/minute-counts';
 import { connectTemporal } from '../workers/wiring';
 import { runBatch } from './batch';
@@ -23,7 +23,7 @@ export async function runDemo(config: SluiceConfig, log: Logger, eventsPerWave =
   const total = eventsPerWave * 2;
   let closeWarehouse: () => Promise<void> = async () => {};
   try {
-    say('starting the local stack (Temporal, Kinesis, S3, PostgreSQL, collector, workers, serving API)…');
+    say(`Node.js ${process.version} · starting the local stack (Temporal, Kinesis, S3, PostgreSQL, collector, workers, serving API)…`);
     await stack.start();
     const urls = stack.urls;
     say(`collector ${urls.collector} · serving API ${urls.serving} · Temporal UI ${urls.temporalUi}`);

@@ -9,8 +9,9 @@ import { Stack, stackUrls } from '../stack/stack';
 import { connectTemporal } from '../workers/wiring';
 import type { Client } from '@temporalio/client';
 import { runBatch } from './batch';
-import { reprocessCommand } from './reprocess';
+import { operatorStatusCommand, reprocessCommand } from './operator';
 import { runCommand } from './runs';
+import { retentionCommand } from './retention';
 import { streamsCommand } from './streams';
 import { DEFAULT_SCHEDULE_ID, scheduleCommand } from './schedule';
 import { runDemo } from './demo';
@@ -29,8 +30,14 @@ const USAGE = `usage: sluice <command>
             batch runs on a Temporal Schedule (overlap policy: skip)
   streams status|pause|resume|rewind [--processor P] [--stream S] [--shard ID] [--to ISO] [--json]
             per shard: checkpoint, lag, records/s; pause, resume or rewind a processor to a time
-  reprocess --from <ISO time> --to <ISO time>
-            replay the archived raw files of a window and replace its rows and views
+  reprocess --from <ISO time> --to <ISO time> [--reason text]
+            ask the pipeline operator to replay a window's archived raw files and replace its
+            rows and views (queued behind running batch runs; follows it with a progress bar)
+  retention run|schedule|describe|pause|unpause|trigger|delete [--every 6h]
+            prune bookkeeping and old archives now (holding the pipeline lease), or manage the
+            Temporal Schedule sluice-retention that \`sluice up\` keeps (docs/retention.md)
+  operator status
+            the pipeline operator's status: watermark, running and queued work, skipped loads
   demo [--warehouse postgres|redshift]
             start the stack, send tracker events, run a batch, print the merged counts, stop
             (redshift: through the local Data API endpoint on the local PostgreSQL)
@@ -158,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       help: { type: 'boolean', short: 'h' },
       reason: { type: 'string' },
-      every: { type: 'string', default: '1h' },
+      every: { type: 'string' },
       id: { type: 'string', default: DEFAULT_SCHEDULE_ID },
       note: { type: 'string' },
       from: { type: 'string' },
@@ -201,12 +208,20 @@ async function main(argv: string[]): Promise<number> {
     case 'schedule':
       if (positionals.length !== 2) throw new Error('usage: sluice schedule create|pause|unpause|trigger|delete|describe');
       await withTemporal(config, (client) =>
-        scheduleCommand(client, config, { action: positionals[1], id: values.id!, every: values.every!, note: values.note }, say),
+        scheduleCommand(client, config, { action: positionals[1], id: values.id!, every: values.every ?? '1h', note: values.note }, say),
       );
       return 0;
     case 'reprocess':
-      if (!values.from || !values.to) throw new Error('usage: sluice reprocess --from <ISO time> --to <ISO time>');
-      await withTemporal(config, async (client) => void (await reprocessCommand(client, config, { from: values.from!, to: values.to! }, say)));
+      if (!values.from || !values.to) throw new Error('usage: sluice reprocess --from <ISO time> --to <ISO time> [--reason text]');
+      await withTemporal(config, async (client) => void (await reprocessCommand(client, config, { from: values.from!, to: values.to!, reason: values.reason }, say)));
+      return 0;
+    case 'retention':
+      if (positionals.length !== 2) throw new Error('usage: sluice retention run|schedule|describe|pause|unpause|trigger|delete [--every 6h] [--note text]');
+      await withTemporal(config, (client) => retentionCommand(client, config, { action: positionals[1], every: values.every, note: values.note }, say));
+      return 0;
+    case 'operator':
+      if (positionals[1] !== 'status') throw new Error('usage: sluice operator status');
+      await withTemporal(config, (client) => operatorStatusCommand(client, say));
       return 0;
     case 'streams':
       if (positionals.length !== 2) throw new Error('usage: sluice streams status|pause|resume|rewind [--processor P] [--stream S] [--shard ID] [--to ISO] [--json]');

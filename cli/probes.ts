@@ -20,7 +20,9 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 export interface MergedAnswer {
   watermark: string | null;
   totals: { batch: number; realtime: number; all: number };
-  points: { minute: string; count: number; source: string }[];
+  points: { minute: string; count: number; source: string; batchOwed?: true }[];
+  /** Windows whose batch load was skipped: answered by the realtime views until reprocessed. */
+  batchOwed: { runId: string; from: string; to: string; reason: string }[];
 }
 
 /** The serving API's merged per-minute counts for [from, to); throws on any non-2xx answer. */

@@ -27,7 +27,7 @@ export interface ShardRow {
   stream: string;
   processor: string;
   shardId: string;
-  /** running, pausing, paused, drained (closed shard fully read), waiting (for its parent shards), stopped, none. */
+  /** running, pausing, paused, drained (closed shard fully read), waiting (for its parent shards, or for them to be read again after a rewind), stopped, none. */
   state: string;
   paused: boolean;
   checkpoint?: string;
@@ -87,7 +87,8 @@ export async function streamsStatus(client: Client, config: SluiceConfig, filter
         const status: ShardStatus | undefined = await handle.query(statusQuery).catch(() => undefined);
         const live = heartbeatOf(d);
         row.paused = status?.paused ?? false;
-        row.state = row.paused ? (status?.consuming ? 'pausing' : 'paused') : 'running';
+        // Held: rewound across a reshard, waiting for its parent shards to be read again.
+        row.state = row.paused ? (status?.consuming ? 'pausing' : 'paused') : status?.held && !status.consuming ? 'waiting' : 'running';
         row.checkpoint = live?.checkpoint ?? status?.checkpoint;
         row.millisBehindLatest = live?.millisBehindLatest ?? status?.millisBehindLatest;
         row.recordsPerSecond = live?.recordsPerSecond ?? status?.recordsPerSecond;

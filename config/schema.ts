@@ -293,6 +293,19 @@ export const configSchema = z.object({
       // A record that makes a processor throw for a reason tied to its content is retried this
       // many times on its own, then committed as a bad row so the shard moves on (docs/speed.md).
       poisonAttempts: z.coerce.number().int().min(1).max(100).default(3),
+      // The Kinesis read budget per shard, for every reader of the shard together (docs/speed.md,
+      // "Kinesis read budget"): GetRecords calls and bytes a second (Kinesis: 5 and 2 MB), split
+      // into whole calls per processor of the stream; guardMs lengthens the one-second window
+      // against network jitter.
+      reads: z
+        .object({
+          callsPerSecond: z.coerce.number().int().min(1).max(5).default(5),
+          bytesPerSecond: z.coerce.number().int().min(1_024).max(2_000_000).default(2_000_000),
+          guardMs: z.coerce.number().int().min(0).max(1_000).default(100),
+          // Records per GetRecords call (Kinesis allows up to 10,000).
+          recordsPerCall: z.coerce.number().int().min(1).max(10_000).default(1_000),
+        })
+        .prefault({}),
       // How long one consume activity polls before it returns its checkpoint to the workflow.
       activityBudgetMs: z.coerce.number().int().min(1_000).default(20_000),
       // …or after this many records, whichever comes first.
@@ -350,6 +363,51 @@ export const configSchema = z.object({
       // Events collected within this long of the newest raw-sink progress marker are left to the
       // speed layer: the batch watermark never runs ahead of what the master dataset holds.
       latenessMs: z.coerce.number().int().min(0).default(2_000),
+    })
+    .prefault({}),
+  // The pipeline operator workflow (docs/operator.md): the one place operators reprocess windows
+  // from, and the lease that serializes batch runs, reprocesses and retention.
+  operator: z
+    .object({
+      // The longest window one reprocess request may ask for.
+      maxReprocessDays: z.coerce.number().int().min(1).max(366).default(31),
+      // A reprocess window runs as child reprocess runs of at most this many hours each.
+      reprocessChunkHours: z.coerce.number().int().min(1).max(744).default(24),
+      // How far back the master dataset (archive/raw/) is kept: older windows cannot be reprocessed.
+      masterRetentionDays: z.coerce.number().int().min(1).max(36_500).default(400),
+      // A window whose load an operator skipped is reprocessed as soon as the lease is free (true),
+      // or stays owed, answered by the realtime views, until an operator reprocesses it (false).
+      reprocessOwedWindows: boolish.default(true),
+    })
+    .prefault({}),
+  // Retention (docs/retention.md): what the scheduled retention workflow deletes, and when. It holds
+  // the pipeline lease while it deletes and never touches the windows queued reprocesses and
+  // skipped loads still need. The master dataset's own age limit is operator.masterRetentionDays.
+  retention: z
+    .object({
+      // `sluice up` keeps the Temporal Schedule `sluice-retention` in step with `every` (false: leaves it alone).
+      schedule: boolish.default(true),
+      every: z.string().regex(/^\d+(s|m|h|d)$/, 'must be a number and a unit: 30m, 6h, 1d').default('6h'),
+      // sluice.sink_files (and sluice.staged_files) rows of files already archived; keep it above the streams' retention period.
+      sinkFilesDays: z.coerce.number().int().min(1).max(36_500).default(7),
+      // Realtime view rows older than this AND behind the batch watermark (a batch run retires most of them already).
+      realtimeHours: z.coerce.number().int().min(1).max(876_000).default(48),
+      // sluice.bad_rows rows, and the bad-rows sink's files under bad/in/.
+      badRowsDays: z.coerce.number().int().min(1).max(36_500).default(90),
+      // A run's archived enriched and shredded outputs (archive/enriched/, archive/shredded/): rebuilt from archive/raw/ by a reprocess.
+      archiveEnrichedDays: z.coerce.number().int().min(1).max(36_500).default(30),
+      archiveShreddedDays: z.coerce.number().int().min(1).max(36_500).default(30),
+      // A reprocess's copies of the raw files it replayed (archive/reprocess/): archive/raw/ holds the originals.
+      archiveReprocessDays: z.coerce.number().int().min(1).max(36_500).default(14),
+      // Parts the Redshift dripfeed left under dripfeed/ when it crashed between its COPY and its clean-up.
+      dripfeedHours: z.coerce.number().int().min(1).max(876_000).default(24),
+      // EMR step folders (<emr.prefix>runs/) and cluster logs (<emr.prefix>logs/).
+      emrDays: z.coerce.number().int().min(1).max(36_500).default(30),
+      // workflow: the retention workflow deletes the object store's prefixes too; lifecycle: S3
+      // lifecycle rules do (docs/retention.md prints them) and the workflow prunes tables only.
+      archiveBy: z.enum(['workflow', 'lifecycle']).default('workflow'),
+      // Rows per DELETE statement, and objects per DeleteObjects request (S3 takes at most 1,000).
+      batchSize: z.coerce.number().int().min(1).max(100_000).default(5_000),
     })
     .prefault({}),
   // Bounds on every JSON document that comes from outside: tracker bodies, ue_pr/cx, webhooks,

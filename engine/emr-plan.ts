@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { JobName, TaskInput, TaskResult } from '../batch/jobs';
+import type { JobName, TaskInput, TaskResult } from './job-types';
 import { pathToEnvKey, type SluiceConfig } from '../config';
 
 // The pure half of the EMR engine: where a step's files live, what the step runs, and how its

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ObjectStore } from '../adapters/object-store';
-import type { TaskResult } from '../batch/jobs';
+import type { TaskResult } from './job-types';
 import type { SluiceConfig } from '../config';
 import type { JobBundle } from './bundle';
 import { mapperEnv, parseStepOutput, stepConfig, type ActionOnFailure, type StepPlan } from './emr-plan';

@@ -1,4 +1,4 @@
-import type { JobName, TaskInput, TaskResult } from '../batch/jobs';
+import type { JobName, TaskInput, TaskResult } from './job-types';
 
 export interface RunOptions {
   /** Aborting stops the step (the EMR engine cancels it on the cluster) and rejects the run with the signal's reason. */

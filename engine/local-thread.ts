@@ -1,9 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { makeS3Client } from '../adapters/aws-clients';
 import { s3ObjectStore } from '../adapters/object-store';
-import { jobs, type JobName, type TaskInput } from '../batch/jobs';
+import { jobs } from '../batch/jobs';
 import type { SluiceConfig } from '../config';
 import { configureJsonLimits } from '../codecs/bounded-json';
+import type { JobName, TaskInput } from './job-types';
 
 // One thread of the local engine: runs the tasks it is sent, one at a time, against the object store.
 const config = workerData.config as SluiceConfig;

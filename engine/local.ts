@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { JobName, TaskInput, TaskResult } from '../batch/jobs';
+import type { JobName, TaskInput, TaskResult } from './job-types';
 import type { SluiceConfig } from '../config';
 import type { BatchEngine } from './engine';
 
@@ -61,12 +61,28 @@ class Thread {
   }
 }
 
-export interface LocalEngine extends BatchEngine {
+export interface LocalEngineStatus {
   /** Threads up, threads holding a task, tasks waiting, threads started since the engine was made. */
-  status(): { threads: number; busy: number; queued: number; started: number };
+  threads: number;
+  busy: number;
+  queued: number;
+  started: number;
 }
 
-export function localEngine(config: SluiceConfig, threads = config.emr.threads, idleMs = config.emr.threadIdleMs): LocalEngine {
+export interface LocalEngine extends BatchEngine {
+  status(): LocalEngineStatus;
+}
+
+/** What the engine reports as it goes (the workers' /metrics: workers/engine-metrics.ts). */
+export interface LocalEngineObserver {
+  /** A task ended on a thread: done, or failed (its job threw, or its thread died or was ended). */
+  taskEnded?(job: JobName, outcome: 'done' | 'failed', seconds: number): void;
+  /** Queued tasks of a failed or aborted step, dropped before any thread took them. */
+  tasksDropped?(job: JobName, count: number): void;
+  threadStarted?(): void;
+}
+
+export function localEngine(config: SluiceConfig, threads = config.emr.threads, idleMs = config.emr.threadIdleMs, observer: LocalEngineObserver = {}): LocalEngine {
   let pool: Thread[] = [];
   let queue: Queued[] = [];
   let nextId = 0;
@@ -89,17 +105,32 @@ export function localEngine(config: SluiceConfig, threads = config.emr.threads, 
   // Hands queued tasks to idle threads, starting threads up to `threads` while tasks wait.
   const dispatch = () => {
     pool = pool.filter((t) => !t.dead);
-    queue = queue.filter((q) => !q.run.over);
+    queue = queue.filter((q) => {
+      if (q.run.over) observer.tasksDropped?.(q.job, 1);
+      return !q.run.over;
+    });
     while (pool.length < Math.min(threads, queue.length + pool.filter((t) => t.holding).length)) {
       pool.push(new Thread(config));
       started++;
+      observer.threadStarted?.();
     }
     for (const thread of pool) {
       if (thread.holding) continue;
       const next = queue.shift();
       if (!next) break;
       thread.holding = next.run;
-      thread.run(nextId++, next.job, next.task).then(next.resolve, next.reject).finally(() => {
+      const began = performance.now();
+      const ended = (outcome: 'done' | 'failed') => observer.taskEnded?.(next.job, outcome, (performance.now() - began) / 1000);
+      thread.run(nextId++, next.job, next.task).then(
+        (r) => {
+          ended('done');
+          next.resolve(r);
+        },
+        (e: Error) => {
+          ended('failed');
+          next.reject(e);
+        },
+      ).finally(() => {
         thread.holding = undefined;
         dispatch();
       });

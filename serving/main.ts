@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type SluiceConfig } from '../config';
 import { serviceToken } from '../observability/access';
 import { makeLogger } from '../observability/logger';
 import { streamsStatus } from '../cli/streams';
-import { makeBatchViewsStore } from '../views/batch-views-store';
+import { makeBatchViewsStore } from '../views/make-batch-views-store';
 import { connectTemporal } from '../workers/wiring';
 import { buildServingApp } from './app';
 

@@ -1,7 +1,8 @@
 import type { Pool } from '../adapters/postgres';
 import { postgresBatchViewsStore, VIEW_RANGE, viewEventsSql } from '../views/batch-views-postgres';
 import type { BatchViewsStore } from '../views/batch-views-store';
-import { breakdown, mergeViews, type Grain, type MergedValue, type Metric, type ViewValue } from '../views/definitions';
+import { breakdown, GRAIN_MS, mergeViews, type Grain, type MergedValue, type Metric, type ViewValue } from '../views/definitions';
+import { isOwed, readOwedWindows, type OwedWindow } from '../views/owed-windows';
 
 // Reads both layers' views and merges them at the batch watermark; the merge is the pure function
 // in views/definitions.ts. The realtime views are in PostgreSQL (`pool`); the batch views and the
@@ -11,7 +12,10 @@ import { breakdown, mergeViews, type Grain, type MergedValue, type Metric, type 
 export interface Range { from: number; to: number }
 export interface SeriesAnswer {
   watermark: number | null;
-  points: MergedValue[];
+  /** Points of a bucket whose batch is owed (a skipped load) carry `owed`. */
+  points: (MergedValue & { owed?: true })[];
+  /** Windows in the range whose batch load was skipped: answered by the realtime views until reprocessed. */
+  owed: OwedWindow[];
   totals: { batch: number; realtime: number; all: number };
 }
 
@@ -32,28 +36,33 @@ function realtimeSql(metric: Metric, byEvent: boolean): string {
           WHERE ${VIEW_RANGE} AND "kind" = '${kind}' GROUP BY 1`;
 }
 
-async function merged(pool: Pool, warehouse: BatchViewsStore, metric: Metric, grain: Grain, range: Range, byEvent: boolean): Promise<{ watermark: number | null; points: MergedValue[] }> {
-  // Realtime first, then the batch values with the watermark. A views step moves the watermark
-  // before it retires realtime rows, so realtime rows read already retired imply a watermark read
-  // afterwards that covers them (Redshift reads values and watermark in one statement).
+async function merged(pool: Pool, warehouse: BatchViewsStore, metric: Metric, grain: Grain, range: Range, byEvent: boolean) {
+  // Owed windows first: one cleared meanwhile by its reprocess was loaded in the same transaction,
+  // so its batch values (read later) hold it. Then realtime, then the batch values with the
+  // watermark. A views step moves the watermark before it retires realtime rows, so realtime rows
+  // read already retired imply a watermark read afterwards that covers them (Redshift reads values
+  // and watermark in one statement).
+  const owed = (await readOwedWindows(pool)).filter((w) => w.from < range.to && w.to > range.from);
   const realtime = await pool.query<Row>(realtimeSql(metric, byEvent), [grain, iso(range.from), iso(range.to)]);
   const batch = await warehouse.readBatch(metric, grain, range, byEvent);
-  return { watermark: batch.watermark, points: mergeViews(batch.values, values(realtime.rows), batch.watermark, grain, range) };
+  const points: SeriesAnswer['points'] = mergeViews(batch.values, values(realtime.rows), batch.watermark, grain, range, owed);
+  for (const p of points) if (isOwed(p.bucket, GRAIN_MS[grain], owed)) p.owed = true;
+  return { watermark: batch.watermark, owed, points };
 }
 
 /** One metric over time: batch buckets up to the watermark, realtime after it. */
 export async function mergedSeries(pool: Pool, metric: Metric, grain: Grain, range: Range, warehouse: BatchViewsStore = postgresBatchViewsStore(pool)): Promise<SeriesAnswer> {
-  const { watermark, points } = await merged(pool, warehouse, metric, grain, range, false);
+  const { watermark, owed, points } = await merged(pool, warehouse, metric, grain, range, false);
   const totals = { batch: 0, realtime: 0, all: 0 };
   for (const p of points) {
     totals[p.source] += p.value;
     totals.all += p.value;
   }
-  return { watermark, points: points.filter((p) => p.value > 0), totals };
+  return { watermark, owed, points: points.filter((p) => p.value > 0), totals };
 }
 
 /** Events by type over the range, each bucket from the layer that answers it. */
 export async function mergedEventBreakdown(pool: Pool, grain: Grain, range: Range, warehouse: BatchViewsStore = postgresBatchViewsStore(pool)) {
-  const { watermark, points } = await merged(pool, warehouse, 'events', grain, range, true);
-  return { watermark, rows: breakdown(points) };
+  const { watermark, owed, points } = await merged(pool, warehouse, 'events', grain, range, true);
+  return { watermark, owed, rows: breakdown(points) };
 }

@@ -34,6 +34,9 @@ const countsSchema = {
 } as const;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+/** Windows whose batch load was skipped: their buckets are answered by the realtime views until reprocessed. */
+const owedOut = (owed: { runId: string; from: number; to: number; reason: string }[]) =>
+  owed.map((w) => ({ runId: w.runId, from: iso(w.from), to: iso(w.to), reason: w.reason }));
 
 /** Parses and bounds a range; returns an error message for a bad one. */
 function rangeOf(q: { from: string; to: string }, grain: Grain): Range | string {
@@ -57,8 +60,9 @@ export function viewRoutes(pool: Pool, warehouse: BatchViewsStore = postgresBatc
         metric: q.metric,
         grain: q.grain,
         watermark: iso(s.watermark),
+        batchOwed: owedOut(s.owed),
         totals: s.totals,
-        points: s.points.map((p) => ({ bucket: iso(p.bucket), value: p.value, source: p.source })),
+        points: s.points.map((p) => ({ bucket: iso(p.bucket), value: p.value, source: p.source, ...(p.owed ? { batchOwed: true } : {}) })),
       };
     });
 
@@ -67,7 +71,7 @@ export function viewRoutes(pool: Pool, warehouse: BatchViewsStore = postgresBatc
       const range = rangeOf(q, q.grain);
       if (typeof range === 'string') return reply.code(400).send({ error: range });
       const b = await mergedEventBreakdown(pool, q.grain, range, warehouse);
-      return { watermark: iso(b.watermark), rows: b.rows.map((r) => ({ eventName: r.key, events: r.value, batch: r.batch, realtime: r.realtime })) };
+      return { watermark: iso(b.watermark), batchOwed: owedOut(b.owed), rows: b.rows.map((r) => ({ eventName: r.key, events: r.value, batch: r.batch, realtime: r.realtime })) };
     });
 
     // The first API (events per minute), kept for existing clients.
@@ -77,8 +81,9 @@ export function viewRoutes(pool: Pool, warehouse: BatchViewsStore = postgresBatc
       const s = await mergedSeries(pool, 'events', 'minute', range, warehouse);
       return {
         watermark: iso(s.watermark),
+        batchOwed: owedOut(s.owed),
         totals: s.totals,
-        points: s.points.map((p) => ({ minute: iso(p.bucket), count: p.value, source: p.source })),
+        points: s.points.map((p) => ({ minute: iso(p.bucket), count: p.value, source: p.source, ...(p.owed ? { batchOwed: true } : {}) })),
       };
     });
   };

@@ -1,4 +1,5 @@
 import type { PoolClient } from 'pg';
+import { NOT_OWED_BUCKET } from '../views/owed-windows';
 import { parseEnrichedTsv, parseTstamp } from '../codecs/enriched-tsv';
 import { inTransaction, type Pool } from '../adapters/postgres';
 import type { StreamRecord } from '../adapters/kinesis';
@@ -77,7 +78,8 @@ export async function retireRealtimeRows(client: PoolClient, watermark: number):
   for (const grain of ['minute', 'hour'] as const) {
     const before = iso(retireBefore(grain, watermark));
     for (const table of ['realtime_view_events', 'realtime_view_members']) {
-      const res = await client.query(`DELETE FROM ${qualified('sluice', table)} WHERE "grain" = $1 AND "bucket" < $2`, [grain, before]);
+      // Buckets of an owed window (a skipped load) keep answering from these rows until it is loaded.
+      const res = await client.query(`DELETE FROM ${qualified('sluice', table)} WHERE "grain" = $1 AND "bucket" < $2 AND ${NOT_OWED_BUCKET}`, [grain, before]);
       deleted += res.rowCount ?? 0;
     }
   }

@@ -5,13 +5,15 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { makeKinesisClient, makeS3Client } from '../adapters/aws-clients';
 import { ensureStream } from '../adapters/kinesis';
 import { ensureBucket } from '../adapters/object-store';
-import { migrateWarehouse } from '../adapters/postgres';
 import type { SluiceConfig } from '../config';
 import { serviceToken } from '../observability/access';
 import type { Logger } from '../observability/logger';
 import { workflowIds } from '../temporal.config';
 import { connectTemporal, speedTopology } from '../workers/wiring';
 import { streamSupervisorWorkflow } from '../workflows/stream-supervisor';
+import { ensureOperator } from '../cli/operator';
+import { ensureRetentionSchedule, RETENTION_SCHEDULE_ID } from '../cli/retention';
+import { migrateWarehouse } from '../warehouse/migrate';
 import { ManagedProcess, assertPortFree, httpReady, type ProcessSpec } from './processes';
 import { kinesaliteSpec, postgresSpec, projectRoot, redshiftLocalSpec, s3Spec, temporalPort, temporalSpec } from './standins';
 
@@ -147,6 +149,13 @@ export class Stack {
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         }
+      }
+      // The pipeline operator (one per deployment): batch runs and reprocesses take turns through it.
+      if (await ensureOperator(client, this.config)) this.log.info({ workflowId: workflowIds.operator() }, 'pipeline operator started');
+      // Retention on its Temporal Schedule, its interval kept in line with the config (docs/retention.md).
+      if (this.config.retention.schedule) {
+        const done = await ensureRetentionSchedule(client, this.config);
+        this.log.info({ scheduleId: RETENTION_SCHEDULE_ID, every: this.config.retention.every, done }, 'retention schedule ready');
       }
     } finally {
       await connection.close();

@@ -1,13 +1,9 @@
-import type { Pool } from '../adapters/postgres';
-import type { SluiceConfig } from '../config';
-import type { Logger } from '../observability/logger';
 import type { Grain, Metric, ViewValue } from './definitions';
-import { postgresBatchViewsStore } from './batch-views-postgres';
-import { redshiftBatchViewsStoreFromConfig } from './batch-views-redshift';
 
 // Where the batch views and the batch watermark live: the warehouse (`warehouse.kind`). The batch
 // layer recomputes them there from atomic.events; the serving layer reads them there. Realtime
 // views are always in PostgreSQL (the speed layer's own store) and are not part of this interface.
+// The interface only: the implementations import it, and views/make-batch-views-store.ts picks one.
 
 export interface ViewsRun {
   runId: string;
@@ -51,9 +47,4 @@ export interface BatchViewsStore {
   countEvents(filter: EventCountFilter): Promise<number>;
   /** Releases what the store opened itself (never the PostgreSQL pool it was given). */
   close(): Promise<void>;
-}
-
-/** The store for `warehouse.kind`; `pool` is the sluice PostgreSQL (realtime views, and the warehouse when kind = postgres). */
-export function makeBatchViewsStore(config: SluiceConfig, pool: Pool, log: Logger): BatchViewsStore {
-  return config.warehouse.kind === 'redshift' ? redshiftBatchViewsStoreFromConfig(config, pool, log) : postgresBatchViewsStore(pool);
 }

@@ -73,9 +73,14 @@ export interface MergedValue extends ViewValue { source: Source }
  * A bucket is answered by the batch views when it ends at or before the watermark (the batch
  * layer holds it completely), otherwise by the realtime views.
  */
-export function sourceOf(grain: Grain, bucket: number, watermark: number | null): Source {
-  return watermark !== null && bucket + GRAIN_MS[grain] <= watermark ? 'batch' : 'realtime';
+export function sourceOf(grain: Grain, bucket: number, watermark: number | null, owed: readonly Window[] = []): Source {
+  if (watermark === null || bucket + GRAIN_MS[grain] > watermark) return 'realtime';
+  // A bucket a skipped load still owes to the batch layer stays with the realtime views (views/owed-windows.ts).
+  return owed.some((w) => w.from < bucket + GRAIN_MS[grain] && w.to > bucket) ? 'realtime' : 'batch';
 }
+
+/** [from, to) in epoch ms. */
+export interface Window { from: number; to: number }
 
 /** Merges batch and realtime values for the buckets of `range` at the watermark. Pure. */
 export function mergeViews(
@@ -84,11 +89,12 @@ export function mergeViews(
   watermark: number | null,
   grain: Grain,
   range: { from: number; to: number },
+  owed: readonly Window[] = [],
 ): MergedValue[] {
   const inRange = (b: number) => b >= floorTo(grain, range.from) && b < range.to;
   const out: MergedValue[] = [];
-  for (const v of batch) if (inRange(v.bucket) && sourceOf(grain, v.bucket, watermark) === 'batch') out.push({ ...v, source: 'batch' });
-  for (const v of realtime) if (inRange(v.bucket) && sourceOf(grain, v.bucket, watermark) === 'realtime') out.push({ ...v, source: 'realtime' });
+  for (const v of batch) if (inRange(v.bucket) && sourceOf(grain, v.bucket, watermark, owed) === 'batch') out.push({ ...v, source: 'batch' });
+  for (const v of realtime) if (inRange(v.bucket) && sourceOf(grain, v.bucket, watermark, owed) === 'realtime') out.push({ ...v, source: 'realtime' });
   return out.sort((a, b) => a.bucket - b.bucket || a.key.localeCompare(b.key));
 }
 

@@ -6,7 +6,7 @@ import { readRunOutputs, type LoadProgress, type LoadRequest, type LoadResult } 
 import {
   copyAtomicEvents, copyShreddedTables, insertManifest, lockRun, manifestCount, migrateTables, objectProgress, replaceRunEvents,
   WRITE_LOCK,
-} from './postgres-loader';
+} from './postgres-load-steps';
 import { quoteLiteral } from './sql';
 
 // A batch run's load as one transaction split over two connections, so PostgreSQL COPYs

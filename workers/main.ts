@@ -3,17 +3,22 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, t
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createBatchActivities, type BatchDeps } from '../activities/batch';
 import { createReprocessActivities } from '../activities/reprocess';
+import { createRetentionActivities, kinesisShardIds } from '../activities/retention';
+import { retentionPolicy } from '../batch/retention-plan';
+import { createOperatorActivities, operatorPolicy } from '../activities/operator';
 import { createSpeedActivities } from '../activities/speed';
 import { ConfigError, loadConfig, redactConfig, type SluiceConfig } from '../config';
 import { serviceToken } from '../observability/access';
 import { makeLogger } from '../observability/logger';
 import { speedHeartbeatThrottle } from '../temporal.config';
 import { buildWorkerHealthApp } from './health-app';
-import { speedMetrics } from './speed-metrics';
+import { kinesisReadMetrics, speedMetrics } from './speed-metrics';
+import { operatorMetrics } from './operator-metrics';
+import { ShardReads } from '../speed/shard-feed';
 import { temporalConnectionOptions } from './temporal-connection';
 import { makeWarehouseLoader } from '../warehouse/make-loader';
-import { makeBatchViewsStore } from '../views/batch-views-store';
-import { connectTemporal, makeAdapters, makeEngine, makeSchemaLookup, speedStartPosition } from './wiring';
+import { makeBatchViewsStore } from '../views/make-batch-views-store';
+import { connectTemporal, makeAdapters, makeEngine, makeSchemaLookup, speedReadBudget, speedStartPosition } from './wiring';
 
 // The Temporal worker process: the speed and batch task queues, sharing one workflow bundle.
 
@@ -39,7 +44,7 @@ Runtime.install({
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 const adapters = makeAdapters(config, log, registry);
-const engine = makeEngine(config);
+const engine = makeEngine(config, registry);
 const { client } = await connectTemporal(config);
 const connection = await NativeConnection.connect(temporalOptions);
 const workflowBundle = await bundleWorkflowCode({
@@ -64,7 +69,10 @@ const speedWorker = await Worker.create({
     poisonAttempts: config.speed.poisonAttempts,
     budgetMs: config.speed.activityBudgetMs,
     maxRecords: config.speed.activityMaxRecords,
+    readLimit: config.speed.reads.recordsPerCall,
     metrics: speedMetrics(registry),
+    // Every GetRecords within this process's share of each shard's limit, one shared read per shard for its processors here.
+    reads: new ShardReads({ kinesis: adapters.kinesis, budget: speedReadBudget(config), metrics: kinesisReadMetrics(registry) }),
   }),
   // Each shard consumer holds an activity slot for its whole poll budget.
   maxConcurrentActivityTaskExecutions: 64,
@@ -87,10 +95,24 @@ const batchWorker = await Worker.create({
   namespace: config.temporal.namespace,
   taskQueue: config.temporal.taskQueues.batch,
   workflowBundle,
-  activities: { ...createBatchActivities(batchDeps), ...createReprocessActivities(batchDeps) },
+  activities: {
+    ...createBatchActivities(batchDeps),
+    ...createReprocessActivities(batchDeps),
+    ...createRetentionActivities({
+      pool: adapters.pool,
+      store: adapters.store,
+      views: batchDeps.views!,
+      policy: retentionPolicy(config),
+      streams: Object.values(config.kinesis.streams),
+      listShardIds: kinesisShardIds(adapters.kinesis),
+      log,
+    }),
+    ...createOperatorActivities({ client, taskQueue: config.temporal.taskQueues.batch, policy: operatorPolicy(config), pool: adapters.pool, views: batchDeps.views! }),
+  },
   maxConcurrentActivityTaskExecutions: 4,
 });
 
+operatorMetrics(registry, client);
 const health = buildWorkerHealthApp(log, registry, () => ({ speed: speedWorker.getState(), batch: batchWorker.getState() }), metricsToken);
 await health.listen({ host: config.workers.host, port: config.workers.port });
 

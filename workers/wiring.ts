@@ -6,6 +6,7 @@ import { makePool, type Pool } from '../adapters/postgres';
 import type { SluiceConfig } from '../config';
 import { emrEngine } from '../engine/emr';
 import { localEngine } from '../engine/local';
+import { engineMetrics } from './engine-metrics';
 import { makeLogger, type Logger } from '../observability/logger';
 import { badRowsSinkProcessor } from '../speed/bad-rows-sink';
 import { getEnricher } from '../enrich/default-enricher';
@@ -13,6 +14,7 @@ import type { SchemaLookup } from '../warehouse/iglu';
 import type { BatchEngine } from '../engine/engine';
 import type { ConfiguredStart } from '../activities/speed';
 import { pgCheckpointStore, withDurableCheckpoint } from '../speed/checkpoints';
+import { ReadBudget, readShares } from '../speed/read-budget';
 import { temporalConnectionOptions } from './temporal-connection';
 import type { ShardProcessor } from '../speed/processor';
 import { enrichedSinkProcessor, rawSinkProcessor } from '../speed/raw-sink';
@@ -32,9 +34,16 @@ export async function connectTemporal(config: SluiceConfig): Promise<{ connectio
   return { connection, client: new Client({ connection, namespace: config.temporal.namespace }) };
 }
 
-/** The batch engine from emr.clusterId: "local" runs the jobs in worker threads, anything else on EMR. */
-export function makeEngine(config: SluiceConfig): BatchEngine {
-  return withActivityCancellation(config.emr.clusterId === 'local' ? localEngine(config) : emrEngine(config));
+/**
+ * The batch engine from emr.clusterId: "local" runs the jobs in worker threads (its threads, queue
+ * and tasks on `registry`, when given: workers/engine-metrics.ts), anything else on EMR.
+ */
+export function makeEngine(config: SluiceConfig, registry?: Registry): BatchEngine {
+  if (config.emr.clusterId !== 'local') return withActivityCancellation(emrEngine(config));
+  const metrics = registry && engineMetrics(registry, config.emr.threads);
+  const engine = localEngine(config, config.emr.threads, config.emr.threadIdleMs, metrics);
+  metrics?.watch(() => engine.status());
+  return withActivityCancellation(engine);
 }
 
 /**
@@ -113,6 +122,17 @@ export function speedStartPosition(config: SluiceConfig): ConfiguredStart {
   const { startPosition, startTimestamp } = config.speed;
   if (startPosition === 'AT_TIMESTAMP') return { type: 'AT_TIMESTAMP', timestampMs: Date.parse(startTimestamp!) };
   return { type: startPosition };
+}
+
+/**
+ * The Kinesis read budget of a worker process: speed.reads split into whole calls per second per
+ * (stream, processor) of speedTopology, so the processes reading a shard stay within its limit
+ * together whichever of them runs which consumer (docs/speed.md, "Kinesis read budget").
+ */
+export function speedReadBudget(config: SluiceConfig): ReadBudget {
+  const { callsPerSecond, bytesPerSecond, guardMs } = config.speed.reads;
+  const shares = readShares(speedTopology(config), callsPerSecond);
+  return new ReadBudget({ callsPerSecond, bytesPerSecond, guardMs, shareOf: (stream, processor) => shares.get(stream)?.get(processor) ?? 1 });
 }
 
 /** The Iglu lookup the shredder builds tables from: the same resolver enrich validates with. */

@@ -11,16 +11,21 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BatchActivities, StepCounts } from '../activities/batch';
+import type { OperatorActivities } from '../activities/operator';
 import type { ShredRunResult } from '../batch/shred-run';
-import { batchStepActivity, loadActivity } from '../temporal.config';
+import { batchStepActivity, controlActivity, loadActivity } from '../temporal.config';
+import { acquirePipelineLease, type LeaseRelease } from './pipeline-lease';
 
 // One durable workflow per batch run, readable as the plan it executes. Every step is an
 // idempotent activity, so a worker killed mid-step just means the step runs again. A load that
 // still fails after its retry policy parks the run until an operator signals retry, skip or abort.
+// The run holds the pipeline lease (workflows/pipeline-lease.ts) from staging to archive, so it
+// never overlaps a reprocess or another run; a skipped load leaves its window owed, answered by
+// the realtime views until a reprocess loads it (docs/operator.md).
 
 export type BatchStep = 'stage' | 'enrich' | 'shred' | 'load' | 'views' | 'archive' | 'done';
 export type BatchMode = 'classic' | 'stream-enrich';
-export type RunStatus = 'running' | 'awaiting-operator' | 'completed' | 'load-skipped' | 'aborted';
+export type RunStatus = 'waiting-for-lease' | 'running' | 'awaiting-operator' | 'completed' | 'load-skipped' | 'aborted';
 
 export interface BatchRunInput {
   /** Defaults to the workflow id's last segment (schedules start runs with unique ids). */
@@ -72,6 +77,10 @@ type Decision = { action: 'retry' } | { action: 'skip' | 'abort'; reason: string
 
 const steps = proxyActivities<BatchActivities>(batchStepActivity);
 const { loadWarehouse } = proxyActivities<BatchActivities>(loadActivity);
+const { recordSkippedLoad } = proxyActivities<OperatorActivities>(controlActivity);
+
+/** A run's inclusive [minTstamp, maxTstamp] as a [from, to) window. */
+const halfOpen = (w?: { from?: number; to?: number }) => (w?.from !== undefined && w.to !== undefined ? { from: w.from, to: w.to + 1 } : undefined);
 
 export async function batchRunWorkflow(input: BatchRunInput = {}): Promise<BatchRunProgress> {
   const runId = input.runId ?? runIdOf(workflowInfo().workflowId);
@@ -112,42 +121,64 @@ export async function batchRunWorkflow(input: BatchRunInput = {}): Promise<Batch
     }
   }
 
-  show({ step: 'stage' });
-  const staged = mode === 'classic' ? await steps.stageRawFiles({ runId }) : await steps.stageEnrichedFiles({ runId });
-  progress.files = staged.files;
-
-  if (mode === 'classic') {
-    show({ step: 'enrich' });
-    progress.enriched = await steps.enrichRawFiles({ runId, buckets: input.buckets });
+  if (!patched('pipeline-lease')) return runSteps();
+  show({ status: 'waiting-for-lease' });
+  const lease = await acquirePipelineLease('batch', runId);
+  show({ status: 'running' });
+  let release: Omit<LeaseRelease, 'id'> = { outcome: 'failed' };
+  try {
+    await runSteps();
+    release = { outcome: progress.status === 'load-skipped' ? 'load-skipped' : 'completed', window: halfOpen(progress.window), watermark: progress.watermark, error: progress.reason };
+    return progress;
+  } catch (err) {
+    release = { outcome: progress.status === 'aborted' ? 'aborted' : 'failed', window: halfOpen(progress.window), error: (err as Error).message };
+    throw err;
+  } finally {
+    await lease.release(release);
   }
 
-  show({ step: 'shred' });
-  // A classic run's enriched output is bucketed already, and shred keeps its bucket count.
-  const buckets = input.buckets ?? progress.enriched?.buckets ?? shredBuckets(undefined);
-  progress.shredded = await steps.shredEnriched({ runId, buckets });
-  const window = { from: progress.shredded.minTstamp, to: progress.shredded.maxTstamp };
-  show({ step: 'load', window });
+  async function runSteps(): Promise<BatchRunProgress> {
+    show({ step: 'stage' });
+    const staged = mode === 'classic' ? await steps.stageRawFiles({ runId }) : await steps.stageEnrichedFiles({ runId });
+    progress.files = staged.files;
 
-  const loaded = await withOperator(() => loadWarehouse({ runId, window }));
-  if (loaded !== 'skipped') {
-    progress.loaded = loaded.loaded;
-    show({ step: 'views' });
-    const views = steps.computeBatchViews({ runId, window, completeThroughMs: staged.completeThroughMs });
-    // Once the load has committed nothing reads the run's files again, and the views read only
-    // the warehouse: the archive moves them meanwhile (runs started before this change keep the
-    // old order when replayed).
-    if (patched('archive-beside-views')) {
-      const [computed] = await Promise.all([views, steps.archiveRun({ runId })]);
-      progress.watermark = computed.watermark;
-      show({ step: 'done', status: 'completed' });
-      return progress;
+    if (mode === 'classic') {
+      show({ step: 'enrich' });
+      progress.enriched = await steps.enrichRawFiles({ runId, buckets: input.buckets });
     }
-    progress.watermark = (await views).watermark;
+
+    show({ step: 'shred' });
+    // A classic run's enriched output is bucketed already, and shred keeps its bucket count.
+    const buckets = input.buckets ?? progress.enriched?.buckets ?? shredBuckets(undefined);
+    progress.shredded = await steps.shredEnriched({ runId, buckets });
+    const window = { from: progress.shredded.minTstamp, to: progress.shredded.maxTstamp };
+    show({ step: 'load', window });
+
+    const loaded = await withOperator(() => loadWarehouse({ runId, window }));
+    if (loaded !== 'skipped') {
+      progress.loaded = loaded.loaded;
+      show({ step: 'views' });
+      const views = steps.computeBatchViews({ runId, window, completeThroughMs: staged.completeThroughMs });
+      // Once the load has committed nothing reads the run's files again, and the views read only
+      // the warehouse: the archive moves them meanwhile (runs started before this change keep the
+      // old order when replayed).
+      if (patched('archive-beside-views')) {
+        const [computed] = await Promise.all([views, steps.archiveRun({ runId })]);
+        progress.watermark = computed.watermark;
+        show({ step: 'done', status: 'completed' });
+        return progress;
+      }
+      progress.watermark = (await views).watermark;
+    } else if (patched('pipeline-lease')) {
+      // Recorded before the archive: from here the window is answered by the realtime views until loaded.
+      const owed = halfOpen(window);
+      if (owed) await recordSkippedLoad({ runId, window: owed, reason: progress.reason ?? 'load skipped by an operator' });
+    }
+
+    show({ step: 'archive' });
+    await steps.archiveRun({ runId });
+
+    show({ step: 'done', status: progress.status === 'load-skipped' ? 'load-skipped' : 'completed' });
+    return progress;
   }
-
-  show({ step: 'archive' });
-  await steps.archiveRun({ runId });
-
-  show({ step: 'done', status: progress.status === 'load-skipped' ? 'load-skipped' : 'completed' });
-  return progress;
 }

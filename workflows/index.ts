@@ -3,3 +3,5 @@ export { batchRunWorkflow, progressQuery } from './batch-run';
 export { shardConsumerWorkflow, checkpointQuery } from './shard-consumer';
 export { streamSupervisorWorkflow } from './stream-supervisor';
 export { reprocessWorkflow, reprocessProgressQuery } from './reprocess';
+export { pipelineOperatorWorkflow } from './operator';
+export { retentionWorkflow, retentionProgressQuery } from './retention';

@@ -1,13 +1,16 @@
-import { defineQuery, proxyActivities, setHandler, upsertMemo } from '@temporalio/workflow';
+import { defineQuery, patched, proxyActivities, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { BatchActivities, StepCounts } from '../activities/batch';
 import type { ReprocessActivities } from '../activities/reprocess';
 import type { ShredRunResult } from '../batch/shred-run';
 import { batchStepActivity, loadActivity } from '../temporal.config';
 import { shredBuckets } from './batch-run';
+import { acquirePipelineLease, type HeldLease } from './pipeline-lease';
 
 // Reprocess a time window: replay the archived raw files of the window through the same enrich
 // and shred jobs, then replace the window's rows, shredded rows and views in one transaction.
-// Every step is idempotent; running the whole workflow twice leaves the same warehouse.
+// Every step is idempotent; running the whole workflow twice leaves the same warehouse. The
+// operator workflow runs it as a child while holding the pipeline lease; started on its own (by a
+// client of the old API), it asks the operator for the lease first, so it never overlaps a batch run.
 
 export interface ReprocessInput {
   runId: string;
@@ -36,6 +39,19 @@ export async function reprocessWorkflow(input: ReprocessInput): Promise<Reproces
   const window = { from: input.from, to: input.to };
   const progress: ReprocessProgress = { runId, window, step: 'collect', files: 0 };
   setHandler(reprocessProgressQuery, () => progress);
+  const lease: HeldLease | undefined = workflowInfo().parent || !patched('pipeline-lease') ? undefined : await acquirePipelineLease('reprocess', runId);
+  try {
+    await reprocessSteps(progress);
+    await lease?.release({ outcome: 'completed', window });
+  } catch (err) {
+    await lease?.release({ outcome: 'failed', window, error: (err as Error).message });
+    throw err;
+  }
+  return progress;
+}
+
+async function reprocessSteps(progress: ReprocessProgress): Promise<void> {
+  const { runId, window } = progress;
   const step = (s: ReprocessProgress['step']) => {
     progress.step = s;
     upsertMemo({ runId, step: s, window });
@@ -57,5 +73,4 @@ export async function reprocessWorkflow(input: ReprocessInput): Promise<Reproces
   await steps.archiveReprocess({ runId });
 
   step('done');
-  return progress;
 }

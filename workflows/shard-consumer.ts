@@ -18,6 +18,8 @@ import { controlActivity, shardConsumeActivity, shardConsumerMaxIterations } fro
 // shard; its state is the checkpoint. Records never pass through history: the activity reads,
 // processes and commits them, and returns only the new checkpoint. Operators pause, resume and
 // rewind it with signals (or through its stream supervisor, which forwards them to every shard).
+// A rewind across a reshard holds a child shard's consumer (rewound, not reading) until its
+// supervisor releases it, once the parent shards have been read again to their end.
 
 /** The activity's input (stream, shard, checkpoint, rewind start, first start) plus the workflow's own state. */
 export interface ShardConsumerInput extends ConsumeInput {
@@ -26,12 +28,16 @@ export interface ShardConsumerInput extends ConsumeInput {
   rewindToMs?: number;
   /** The stream supervisor to tell when this shard is drained (so it starts the children at once). */
   supervisorId?: string;
+  /** Rewound and waiting for the supervisor's `release` (its parent shards are being read again). */
+  held?: boolean;
 }
 
 export interface ShardStatus {
   shardId: string;
   checkpoint?: string;
   paused: boolean;
+  /** Waiting, after a rewind, for its parent shards to be read again (see `held` in the input). */
+  held: boolean;
   /** A consume activity is in flight (after a pause, until it has stopped). */
   consuming: boolean;
   millisBehindLatest: number;
@@ -45,6 +51,8 @@ export interface ShardStatus {
 export interface RewindRequest {
   /** Epoch ms: re-read from the first record that arrived at or after it. */
   toMs: number;
+  /** Then wait for `release` before reading (sent by the supervisor to children of re-read parents). */
+  hold?: boolean;
 }
 
 export const checkpointQuery = defineQuery<{ shardId: string; checkpoint?: string; millisBehindLatest: number; recordsPerSecond: number }>('checkpoint');
@@ -52,6 +60,8 @@ export const statusQuery = defineQuery<ShardStatus>('status');
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 export const rewindSignal = defineSignal<[RewindRequest]>('rewind');
+/** From the supervisor: the parent shards are read again; a held consumer reads on. */
+export const releaseSignal = defineSignal('release');
 /** Sent by a drained shard's consumer to its supervisor: re-list now. */
 export const relistSignal = defineSignal<[string]>('relist');
 
@@ -67,6 +77,7 @@ export async function shardConsumerWorkflow(input: ShardConsumerInput): Promise<
   let checkpoint = input.checkpoint;
   let startSequence = input.startSequence;
   let paused = input.paused ?? false;
+  let held = input.held ?? false;
   let rewindTo = input.rewindToMs;
   let last: { millisBehindLatest: number; recordsPerSecond: number; lastPollMs: number } = { millisBehindLatest: 0, recordsPerSecond: 0, lastPollMs: 0 };
   let records = 0;
@@ -74,7 +85,7 @@ export async function shardConsumerWorkflow(input: ShardConsumerInput): Promise<
   let consuming: CancellationScope | undefined;
 
   setHandler(checkpointQuery, () => ({ shardId: input.shardId, checkpoint, millisBehindLatest: last.millisBehindLatest, recordsPerSecond: last.recordsPerSecond }));
-  setHandler(statusQuery, () => ({ shardId: input.shardId, checkpoint, paused, consuming: consuming !== undefined, records, ...last, lastRewind }));
+  setHandler(statusQuery, () => ({ shardId: input.shardId, checkpoint, paused, held, consuming: consuming !== undefined, records, ...last, lastRewind }));
   setHandler(pauseSignal, () => {
     paused = true;
     consuming?.cancel();
@@ -82,14 +93,18 @@ export async function shardConsumerWorkflow(input: ShardConsumerInput): Promise<
   setHandler(resumeSignal, () => {
     paused = false;
   });
-  setHandler(rewindSignal, ({ toMs }) => {
+  setHandler(rewindSignal, ({ toMs, hold }) => {
     rewindTo = toMs;
+    if (hold) held = true;
     consuming?.cancel();
+  });
+  setHandler(releaseSignal, () => {
+    held = false;
   });
 
   for (let iteration = 0; ; iteration++) {
-    // While paused only a rewind does anything (it moves the checkpoint; reading waits for resume).
-    await condition(() => !paused || rewindTo !== undefined);
+    // While paused (or held) only a rewind does anything (it moves the checkpoint; reading waits for resume or release).
+    await condition(() => (!paused && !held) || rewindTo !== undefined);
     if (rewindTo !== undefined) {
       const toMs = rewindTo;
       rewindTo = undefined;
@@ -131,7 +146,7 @@ export async function shardConsumerWorkflow(input: ShardConsumerInput): Promise<
       }
     }
     if (workflowInfo().continueAsNewSuggested || iteration + 1 >= shardConsumerMaxIterations) {
-      await continueAsNew<typeof shardConsumerWorkflow>({ ...input, checkpoint, startSequence, paused, firstStartMs, rewindToMs: rewindTo });
+      await continueAsNew<typeof shardConsumerWorkflow>({ ...input, checkpoint, startSequence, paused, held, firstStartMs, rewindToMs: rewindTo });
     }
   }
 }

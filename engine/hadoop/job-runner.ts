@@ -4,14 +4,17 @@
 // store configured by SLUICE_* variables (the step's -cmdenv), and writes `position<TAB>result`
 // per task on stdout. A failed task exits non-zero, so Hadoop fails the map attempt and retries it.
 // `node sluice-jobs.mjs --check` loads every job and prints their names (the bootstrap action's test).
+// On EMR the step runs on the Node.js the cluster's bootstrap action installed, which Sluice does
+// not choose: the SDK's runtime notice would land in every map attempt's log.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 import readline from 'node:readline';
 import { makeS3Client } from '../../adapters/aws-clients';
 import { s3ObjectStore } from '../../adapters/object-store';
-import { jobs, type JobName } from '../../batch/jobs';
+import { jobs } from '../../batch/jobs';
 import { loadConfig } from '../../config';
 import { formatResultLine, parseManifestLine } from '../emr-plan';
+import type { JobName } from '../job-types';
 
 function usage(message: string): never {
   process.stderr.write(`${message}\nusage: node sluice-jobs.mjs <${Object.keys(jobs).join('|')}> [--progress <key prefix>] < manifest\n`);

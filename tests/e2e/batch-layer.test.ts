@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import type { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +7,9 @@ import type { Pool } from '../../adapters/postgres';
 import { writeRawFiles } from '../../bench/raw-files';
 import { newRunId, runBatch } from '../../cli/batch';
 import { waitFor, waitForRawSink } from '../../cli/probes';
-import { startReprocess } from '../../cli/reprocess';
+import { followReprocess, operatorHandle, requestReprocess } from '../../cli/operator';
+import { findTemporalCli } from '../../stack/standins';
+import { statusQuery } from '../../workflows/operator';
 import { runCommand } from '../../cli/runs';
 import { sendTrackerEvents } from '../../cli/send-events';
 import type { SluiceConfig } from '../../config';
@@ -146,6 +149,9 @@ async function warehouseSnapshot(window: { from: number; to: number }): Promise<
   out.batch_view_uniques = (await q(`SELECT concat_ws('|', "grain", "bucket", "users", "sessions") AS r FROM "sluice"."batch_view_uniques" ${views} ORDER BY 1`, [...params, hourFrom])).map((r) => String(r.r));
   return out;
 }
+
+/** The window as the operator takes it: ISO times, `to` not in the future. */
+const isoWindow = (w: { from: number; to: number }) => ({ from: new Date(w.from).toISOString(), to: new Date(Math.min(w.to, Date.now() - 1_000)).toISOString() });
 
 const APP = 'bl-fields';
 const TRACKED = 3_000;
@@ -360,15 +366,19 @@ describe('batch layer', () => {
     expect(before.events.length).toBeGreaterThanOrEqual(TRACKED);
     expect(before[LINK_CLICK].length).toBeGreaterThan(0);
 
-    const first = await startReprocess(temporal.client, config, window);
-    const r1 = await first.handle.result();
+    // Through the operator's update, as `sluice reprocess` does; the second request comes after
+    // the first finished, so it is a reprocess of its own, not joined to the first.
+    const body = { ...isoWindow(window), reason: 'e2e: twice' };
+    const first = await requestReprocess(temporal.client, config, body);
+    const r1 = await followReprocess(temporal.client, first.id, () => undefined);
     const once = await warehouseSnapshot(window);
-    const second = await startReprocess(temporal.client, config, window);
-    const r2 = await second.handle.result();
+    const second = await requestReprocess(temporal.client, config, body);
+    const r2 = await followReprocess(temporal.client, second.id, () => undefined);
     const twice = await warehouseSnapshot(window);
 
-    expect(r1).toMatchObject({ step: 'done', loaded: before.events.length });
-    expect(r2).toMatchObject({ step: 'done', loaded: before.events.length });
+    expect(second.id).not.toBe(first.id);
+    expect(r1).toMatchObject({ outcome: 'completed', loaded: before.events.length });
+    expect(r2).toMatchObject({ outcome: 'completed', loaded: before.events.length });
     expect(Object.keys(once).sort()).toEqual(Object.keys(before).sort());
     for (const key of Object.keys(before)) {
       expect(once[key], `${key} after one reprocess`).toEqual(before[key]);
@@ -384,5 +394,41 @@ describe('batch layer', () => {
        WHERE v."events" IS DISTINCT FROM a."events"`,
     );
     expect(Number(mismatch.n)).toBe(0);
+  }, 300_000);
+  it('reprocesses a window asked with the real temporal CLI, by update and by signal, each event once after each', async () => {
+    const window = trackedWindow!;
+    const before = await warehouseSnapshot(window);
+    const cli = (...args: string[]) =>
+      execFileSync(findTemporalCli(), ['workflow', ...args, '--address', config.temporal.address, '--namespace', config.temporal.namespace, '--workflow-id', workflowIds.operator()], { encoding: 'utf8' });
+    const range = [new Date(window.from), new Date(window.to), APP];
+    const inWindow = `"collector_tstamp" >= $1 AND "collector_tstamp" < $2 AND "app_id" = $3`;
+
+    // A bad load lost rows of the window: the update's reprocess puts them back.
+    await q(`DELETE FROM "atomic"."events" WHERE "event_id" IN (SELECT "event_id" FROM "atomic"."events" WHERE ${inWindow} ORDER BY "event_id" LIMIT 25)`, range);
+    expect((await warehouseSnapshot(window)).events.length).toBe(before.events.length - 25);
+    const updated = cli('update', 'execute', '--name', 'reprocess', '--input', JSON.stringify({ ...isoWindow(window), reason: 'temporal CLI update' }));
+    // The update's answer ({id, joined, window}) as the CLI prints it.
+    const id = /\b(rp-\d{8}T\d{6}-\d+)\b/.exec(updated)?.[1];
+    expect(id, updated).toBeDefined();
+    expect(await followReprocess(temporal.client, id!, quiet)).toMatchObject({ outcome: 'completed', loaded: before.events.length });
+    expect(await warehouseSnapshot(window)).toEqual(before);
+
+    // A bad load doubled rows of the window: the signal's reprocess (the UI's form) leaves each once.
+    await q(`INSERT INTO "atomic"."events" SELECT * FROM "atomic"."events" WHERE ${inWindow} ORDER BY "event_id" LIMIT 25`, range);
+    const done = (await operatorHandle(temporal.client).query(statusQuery)).recent.length;
+    cli('signal', '--name', 'reprocess', '--input', JSON.stringify({ ...isoWindow(window), reason: 'temporal CLI signal' }));
+    await waitFor('the signalled reprocess', async () => {
+      const s = await operatorHandle(temporal.client).query(statusQuery);
+      return s.recent.length > done && s.running === null ? s : undefined;
+    }, 180_000);
+    const s = await operatorHandle(temporal.client).query(statusQuery);
+    expect(s.recent.at(-1)).toMatchObject({ kind: 'reprocess', outcome: 'completed', loaded: before.events.length });
+    expect(s.lastFailures).toEqual([]);
+    expect(await warehouseSnapshot(window)).toEqual(before);
+    const [dupes] = await q('SELECT count(*) - count(DISTINCT "event_id") AS n FROM "atomic"."events"');
+    expect(Number(dupes.n)).toBe(0);
+    // One child reprocess run per request: nothing replaced the window twice.
+    const children = execFileSync(findTemporalCli(), ['workflow', 'list', '--address', config.temporal.address, '--query', `WorkflowType = 'reprocessWorkflow'`], { encoding: 'utf8' });
+    for (const job of [id!, s.recent.at(-1)!.id]) expect(children.split(job).length - 1, children).toBe(1);
   }, 300_000);
 });

@@ -6,6 +6,8 @@ import type { ConsumeInput, ConsumeResult, ShardLabels, SpeedActivities, SpeedMe
 import { decodeCollectorPayload } from '../../codecs/collector-payload';
 import { readLzop } from '../../codecs/lzop';
 import { unframeRecords } from '../../codecs/record-framing';
+import { ReadBudget } from '../../speed/read-budget';
+import { ShardReads } from '../../speed/shard-feed';
 
 // Helpers for the speed-layer tests: run a consume activity in Temporal's activity test
 // environment (a real activity Context: heartbeats, cancellation), inject faults the stand-ins
@@ -18,6 +20,15 @@ export interface ConsumeRun {
   result: Promise<ConsumeResult>;
   heartbeats: unknown[];
   cancel(): void;
+}
+
+/**
+ * Shard reads with a read budget far above Kinesis's, for tests of the consume loop and the
+ * processors under short time budgets (the real budget has its own tests: tests/unit/read-budget.test.ts,
+ * tests/integration/speed-shard-feed.test.ts, tests/e2e/speed-read-budget.test.ts).
+ */
+export function unpacedReads(kinesis: KinesisClient): ShardReads {
+  return new ShardReads({ kinesis, budget: new ReadBudget({ callsPerSecond: 100, bytesPerSecond: 1e9, guardMs: 0, joinDelayMs: 0 }) });
 }
 
 export function startConsume(activities: SpeedActivities, input: ConsumeInput): ConsumeRun {

@@ -5,12 +5,13 @@ import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { makePool, type Pool } from '../../adapters/postgres';
 import type { SluiceConfig } from '../../config';
 import { makeLogger } from '../../observability/logger';
 import { buildServingApp } from '../../serving/app';
 import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec, projectRoot, temporalSpec } from '../../stack/standins';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
 
 // Access control over real sockets and real processes: the serving API bound to a non-loopback

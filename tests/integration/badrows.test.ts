@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeS3Client } from '../../adapters/aws-clients';
 import type { StreamRecord } from '../../adapters/kinesis';
 import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import { makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { makePool, type Pool } from '../../adapters/postgres';
 import type { SluiceConfig } from '../../config';
 import { genericError, processorFor, sizeViolation, trackerProtocolViolations } from '../../enrich/bad-rows';
 import { makeLogger } from '../../observability/logger';
@@ -12,6 +12,7 @@ import { StaleCheckpointError } from '../../speed/processor';
 import { badRowsSinkProcessor, describeBadRow } from '../../speed/bad-rows-sink';
 import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec, s3Spec } from '../../stack/standins';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
 
 // The bad-rows sink against real s3rver and PostgreSQL, and its search through the serving API.

@@ -5,7 +5,7 @@ import { createSpeedActivities } from '../../activities/speed';
 import { makeKinesisClient, makeS3Client } from '../../adapters/aws-clients';
 import { ensureStream, listShards, putRecords } from '../../adapters/kinesis';
 import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import { makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { makePool, type Pool } from '../../adapters/postgres';
 import { runPrefix } from '../../batch/layout';
 import { runShred } from '../../batch/shred-run';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
@@ -18,10 +18,12 @@ import { WAREHOUSE_PROCESSOR, warehouseDripfeedProcessor, type DripCommit } from
 import type { ManagedProcess } from '../../stack/processes';
 import { kinesaliteSpec, postgresSpec, s3Spec } from '../../stack/standins';
 import { parseSchemaUri } from '../../warehouse/iglu';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { planLoad } from '../../warehouse/migration';
-import { postgresLoader, WRITE_LOCK } from '../../warehouse/postgres-loader';
+import { WRITE_LOCK } from '../../warehouse/postgres-load-steps';
+import { postgresLoader } from '../../warehouse/postgres-loader';
 import { shredModel } from '../../warehouse/shred-model';
-import { recordingMetrics, startConsume } from '../helpers/speed';
+import { recordingMetrics, startConsume, unpacedReads } from '../helpers/speed';
 import { sleep, startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
 
 // The warehouse dripfeed (speed/warehouse-dripfeed.ts) on the real stand-ins: enriched records in
@@ -113,7 +115,7 @@ function dripfeed(opts: { maxRecords?: number; lockTimeoutMs?: number; pool?: Po
   );
   const metrics = recordingMetrics();
   const activities = createSpeedActivities({
-    kinesis, temporal: undefined as unknown as Client, processors: { [WAREHOUSE_PROCESSOR]: processor }, checkpoints: pgCheckpointStore(pool),
+    kinesis, reads: unpacedReads(kinesis), temporal: undefined as unknown as Client, processors: { [WAREHOUSE_PROCESSOR]: processor }, checkpoints: pgCheckpointStore(pool),
     startPosition: { type: 'TRIM_HORIZON' }, pollMs: 20, budgetMs: 2_500, maxRecords: 1_000_000, readLimit: 25, metrics,
   });
   return { activities, commits, metrics };

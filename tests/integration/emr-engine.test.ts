@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeS3Client } from '../../adapters/aws-clients';
 import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import type { TaskInput } from '../../batch/jobs';
+import type { TaskInput } from '../../engine/job-types';
 import type { SluiceConfig } from '../../config';
 import { buildJobBundle, type JobBundle } from '../../engine/bundle';
 import { emrEngine } from '../../engine/emr';

@@ -1,7 +1,7 @@
 import type { ObjectStore } from '../../adapters/object-store';
 import { runPrefix } from '../../batch/layout';
 import { partText } from '../../batch/run-files';
-import type { TaskInput } from '../../batch/jobs';
+import type { TaskInput } from '../../engine/job-types';
 import { COLLECTOR_PAYLOAD_SCHEMA, encodeCollectorPayload, type CollectorPayload } from '../../codecs/collector-payload';
 import { writeLzop } from '../../codecs/lzop';
 import { frameRecords } from '../../codecs/record-framing';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeS3Client } from '../../adapters/aws-clients';
 import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
 import { runPrefix } from '../../batch/layout';
-import type { TaskInput } from '../../batch/jobs';
+import type { TaskInput } from '../../engine/job-types';
 import type { SluiceConfig } from '../../config';
 import { buildJobBundle, type JobBundle } from '../../engine/bundle';
 import { planStep } from '../../engine/emr-plan';

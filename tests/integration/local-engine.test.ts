@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeS3Client } from '../../adapters/aws-clients';
 import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import type { TaskInput, TaskResult } from '../../batch/jobs';
+import type { TaskInput, TaskResult } from '../../engine/job-types';
 import { runPrefix } from '../../batch/layout';
 import type { SluiceConfig } from '../../config';
 import { localEngine } from '../../engine/local';

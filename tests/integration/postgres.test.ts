@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inTransaction, makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
 import type { SluiceConfig } from '../../config';
 import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec } from '../../stack/standins';
 import { ATOMIC_COLUMNS } from '../../warehouse/atomic-events';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { UnsafeIdentifierError, quoteIdent } from '../../warehouse/sql';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
 
@@ -52,6 +53,7 @@ describe('warehouse migrations (PostgreSQL)', () => {
       'batch_watermark',
       'load_keys',
       'load_manifest',
+      'owed_windows',
       'realtime_seen_events',
       'realtime_view_events',
       'realtime_view_members',

@@ -7,7 +7,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeS3Client } from '../../adapters/aws-clients';
 import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import { makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { makePool, type Pool } from '../../adapters/postgres';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import { loadConfig, type SluiceConfig } from '../../config';
 import { runPrefix } from '../../batch/layout';
@@ -17,6 +17,7 @@ import { makeLogger } from '../../observability/logger';
 import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec, s3Spec } from '../../stack/standins';
 import { ATOMIC_COLUMNS } from '../../warehouse/atomic-events';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { postgresLoader } from '../../warehouse/postgres-loader';
 import {
   executeBatch, executeStatement, fetchRows, makeRedshiftDataClient, type RedshiftTarget, redshiftTarget, RedshiftStatementError,

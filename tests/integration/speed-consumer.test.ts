@@ -10,7 +10,7 @@ import type { ShardProcessor } from '../../speed/processor';
 import type { ManagedProcess } from '../../stack/processes';
 import { kinesaliteSpec } from '../../stack/standins';
 import { sleep, startStandin, teardown, testConfig } from '../helpers/standins';
-import { faultInjector, recordingMetrics, startConsume } from '../helpers/speed';
+import { faultInjector, recordingMetrics, startConsume, unpacedReads } from '../helpers/speed';
 
 // The consume activity against kinesalite: start positions, throttling and iterator expiry
 // (injected into the real client: kinesalite neither throttles nor expires iterators in under
@@ -62,8 +62,10 @@ const range = (from: number, count: number) => Array.from({ length: count }, (_,
 const noCheckpoints: CheckpointStore = { read: async () => undefined, set: async () => undefined, advance: async () => undefined };
 
 function activities(processor: ShardProcessor, opts: { kinesis?: KinesisClient; start?: ConfiguredStart; budgetMs?: number; readLimit?: number; metrics?: SpeedMetrics; idlePollMs?: number } = {}) {
+  const kinesis = opts.kinesis ?? client;
   return createSpeedActivities({
-    kinesis: opts.kinesis ?? client,
+    kinesis,
+    reads: unpacedReads(kinesis), // the consume loop's own waits are tested here, not the read budget
     temporal: undefined as unknown as Client,
     processors: { [processor.name]: processor },
     checkpoints: noCheckpoints,

@@ -6,7 +6,7 @@ import { createSpeedActivities, type ConsumeInput, type SpeedMetrics } from '../
 import { makeKinesisClient, makeS3Client } from '../../adapters/aws-clients';
 import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
 import { ensureStream, listShards, putRecords } from '../../adapters/kinesis';
-import { makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { makePool, type Pool } from '../../adapters/postgres';
 import type { SluiceConfig } from '../../config';
 import { pgCheckpointStore } from '../../speed/checkpoints';
 import { fileSinkProcessor, readSinkProgress } from '../../speed/file-sink';
@@ -14,8 +14,9 @@ import { StaleCheckpointError } from '../../speed/processor';
 import { RAW_FORMAT } from '../../speed/raw-sink';
 import type { ManagedProcess } from '../../stack/processes';
 import { kinesaliteSpec, postgresSpec, s3Spec } from '../../stack/standins';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
-import { occurrences, readRawFiles, recordingMetrics, runActivity, startConsume } from '../helpers/speed';
+import { occurrences, readRawFiles, recordingMetrics, runActivity, startConsume, unpacedReads } from '../helpers/speed';
 
 // The raw S3 sink's exactly-once guarantee, against kinesalite, s3rver and PostgreSQL: two
 // overlapping attempts with different batch boundaries, crashes between the steps of a file's
@@ -68,6 +69,7 @@ async function streamWith(count: number): Promise<{ stream: string; shardId: str
 function activities(opts: { maxRecords: number; readLimit: number; store?: ObjectStore; metrics?: SpeedMetrics; budgetMs?: number }) {
   return createSpeedActivities({
     kinesis,
+    reads: unpacedReads(kinesis), // short time budgets: reads as fast as kinesalite answers
     temporal: undefined as unknown as Client, // consumerStates is not used here
     processors: { [PROCESSOR]: fileSinkProcessor(PROCESSOR, opts.store ?? store, RAW_FORMAT, limits(opts.maxRecords), pool) },
     checkpoints: pgCheckpointStore(pool),

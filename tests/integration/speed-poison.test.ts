@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSpeedActivities } from '../../activities/speed';
 import { makeKinesisClient } from '../../adapters/aws-clients';
 import { ensureStream, listShards, putRecords, type StreamRecord } from '../../adapters/kinesis';
-import { makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { makePool, type Pool } from '../../adapters/postgres';
 import { formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import type { SluiceConfig } from '../../config';
 import { pgCheckpointStore, withDurableCheckpoint } from '../../speed/checkpoints';
@@ -17,8 +17,9 @@ import { encodeCollectorPayload } from '../../codecs/collector-payload';
 import { readStreamRecords } from '../helpers/kinesis';
 import type { ManagedProcess } from '../../stack/processes';
 import { kinesaliteSpec, postgresSpec } from '../../stack/standins';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
-import { recordingMetrics, startConsume } from '../helpers/speed';
+import { recordingMetrics, startConsume, unpacedReads } from '../helpers/speed';
 
 // Poison records on a live shard (issue #16): a record that makes the realtime-views processor
 // throw for a reason tied to its content is retried on its own a bounded number of times, then
@@ -86,7 +87,7 @@ async function streamWith(lines: string[]): Promise<{ stream: string; shardId: s
 
 function activities(processor: ShardProcessor, metrics = recordingMetrics()) {
   return createSpeedActivities({
-    kinesis: client, temporal: undefined as unknown as Client, processors: { [processor.name]: processor },
+    kinesis: client, reads: unpacedReads(client), temporal: undefined as unknown as Client, processors: { [processor.name]: processor },
     checkpoints: pgCheckpointStore(pool), startPosition: { type: 'TRIM_HORIZON' },
     pollMs: 20, idlePollMs: 50, budgetMs: 2_500, maxRecords: 1_000_000, readLimit: 100, poisonAttempts: 3, metrics,
   });

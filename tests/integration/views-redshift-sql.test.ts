@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inTransaction, makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
 import { formatTstamp } from '../../codecs/enriched-tsv';
 import type { SluiceConfig } from '../../config';
 import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec } from '../../stack/standins';
 import { recomputeBatchViews } from '../../views/batch-views';
 import { recomputeBatchSql } from '../../views/batch-views-redshift-sql';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
 
 // The Redshift recompute's statements (views/batch-views-redshift-sql.ts: plain GROUP BY per grain,

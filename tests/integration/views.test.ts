@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { inTransaction, makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
 import type { StreamRecord } from '../../adapters/kinesis';
 import { formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import type { SluiceConfig } from '../../config';
@@ -13,6 +13,7 @@ import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec } from '../../stack/standins';
 import { recomputeBatchViews } from '../../views/batch-views';
 import { METRICS } from '../../views/definitions';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
 
 // The realtime processor, the batch views and the serving API's merge, on a real PostgreSQL.

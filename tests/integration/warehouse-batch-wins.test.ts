@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeS3Client } from '../../adapters/aws-clients';
 import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import { inTransaction, makePool, migrateWarehouse, type Pool } from '../../adapters/postgres';
+import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import type { SluiceConfig } from '../../config';
 import { syntheticEventId } from '../../batch/dedupe';
@@ -11,6 +11,7 @@ import { localEngine } from '../../engine/local';
 import type { BatchEngine } from '../../engine/engine';
 import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec, s3Spec } from '../../stack/standins';
+import { migrateWarehouse } from '../../warehouse/migrate';
 import { postgresLoader } from '../../warehouse/postgres-loader';
 import { preparedTransactionsEnabled } from '../../warehouse/postgres-two-phase';
 import { startStandin, teardown, testConfig } from '../helpers/standins';

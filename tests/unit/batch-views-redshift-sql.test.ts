@@ -1,7 +1,6 @@
 import type { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { describe, expect, it } from 'vitest';
 import type { Pool } from '../../adapters/postgres';
-import { SLUICE_SCHEMA_DDL } from '../../adapters/postgres';
 import { formatTstamp } from '../../codecs/enriched-tsv';
 import { makeLogger } from '../../observability/logger';
 import { redshiftBatchViewsStore, redshiftTime } from '../../views/batch-views-redshift';
@@ -9,6 +8,7 @@ import {
   batchValuesParameters, batchValuesSqlRedshift, countEventsSqlRedshift, recomputeBatchSql, redshiftViewsDdl, WATERMARK_SQL,
 } from '../../views/batch-views-redshift-sql';
 import { METRICS } from '../../views/definitions';
+import { SLUICE_SCHEMA_DDL } from '../../warehouse/migrate';
 import { redshiftSqlProblems } from '../../warehouse/redshift-dialect';
 
 // The Redshift batch views' statements (pure) and the store's order of effects, against a scripted

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { archivedRawInWindow, openRuns } from '../../activities/reprocess';
-import { parseWindow } from '../../cli/reprocess';
 import { runIdOf } from '../../workflows/batch-run';
 
 describe('reprocess input selection', () => {
@@ -23,13 +22,6 @@ describe('reprocess input selection', () => {
     expect(openRuns(['raw/processing/run=r1/2026-11-21/a.lzo', 'raw/processing/run=r1/2026-11-21/b.lzo', 'raw/processing/run=self/x.lzo', 'raw/processing/run=r0/y.lzo'], 'self'))
       .toEqual(['r0', 'r1']);
     expect(openRuns([], 'self')).toEqual([]);
-  });
-
-  it('parses and bounds a window', () => {
-    expect(parseWindow('2026-11-21T00:00:00Z', '2026-11-21T01:00:00Z')).toEqual({ from: Date.parse('2026-11-21T00:00:00Z'), to: Date.parse('2026-11-21T01:00:00Z') });
-    expect(() => parseWindow('yesterday', '2026-11-21T01:00:00Z')).toThrow(/ISO 8601/);
-    expect(() => parseWindow('2026-11-21T01:00:00Z', '2026-11-21T00:00:00Z')).toThrow(/after/);
-    expect(() => parseWindow('2026-01-01T00:00:00Z', '2026-03-01T00:00:00Z')).toThrow(/31 days/);
   });
 
   it('derives run ids from workflow ids, scheduled ones included', () => {

@@ -3,7 +3,7 @@ import type { ObjectStore } from '../../adapters/object-store';
 import { memoryStore } from '../helpers/memory-store';
 import { type EnrichedEvent, parseEnrichedTsv, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import { dedupe, DUPLICATE_SCHEMA_URI, syntheticEventId } from '../../batch/dedupe';
-import type { TaskInput } from '../../batch/jobs';
+import type { TaskInput } from '../../engine/job-types';
 import { enrichedBucketPrefix, runPrefix, shredBucketPrefix } from '../../batch/layout';
 import { gzipLines, partLines, partText } from '../../batch/run-files';
 import { atomicRow } from '../../batch/shred-atomic';

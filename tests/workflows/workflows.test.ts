@@ -17,6 +17,7 @@ import {
   type BatchRunProgress,
 } from '../../workflows/batch-run';
 import { shardConsumerWorkflow } from '../../workflows/shard-consumer';
+import { operatorActivities, testPolicy, type WarehouseState } from '../helpers/operator';
 
 // Orchestration logic of the workflows, on Temporal's test environment (our own dev-server
 // binary, so nothing is downloaded). The activities here stand in for the side effects only;
@@ -43,10 +44,13 @@ async function withWorker<T>(taskQueue: string, activities: object, fn: () => Pr
 }
 
 /** Side-effect stand-ins that record the plan; `load` decides what each load attempt does. */
-function batchActivities(calls: string[], load: (attempt: number) => void): BatchActivities {
+function batchActivities(calls: string[], load: (attempt: number) => void, warehouse?: WarehouseState) {
   let loadAttempts = 0;
   const staged = { files: 2, completeThroughMs: [180_000, 200_000] };
   return {
+    // Batch runs take the pipeline lease from the operator workflow (real, on the test server).
+    // Owed windows stay owed here: the reprocess side is tests/workflows/operator.test.ts.
+    ...operatorActivities(env.client, 'batch-test', warehouse, testPolicy({ reprocessOwedWindows: false })),
     async stageRawFiles() {
       calls.push('stage raw');
       return staged;
@@ -76,7 +80,7 @@ function batchActivities(calls: string[], load: (attempt: number) => void): Batc
       calls.push('archive');
       return { files: 5 };
     },
-  };
+  } satisfies BatchActivities & object;
 }
 
 const start = (runId: string, mode?: 'classic' | 'stream-enrich') =>
@@ -147,10 +151,11 @@ describe('batchRunWorkflow', () => {
 
   it('skip archives the run without loading or advancing the watermark; abort fails it', async () => {
     const calls: string[] = [];
+    const warehouse: WarehouseState = { watermark: null, owed: [] };
     // A non-retryable failure parks at once.
     const activities = batchActivities(calls, () => {
       throw ApplicationFailure.nonRetryable('column "x" is of type integer');
-    });
+    }, warehouse);
     const skipped = await withWorker('batch-test', activities, async () => {
       const handle = await start('test-skip');
       await waitForStatus(handle, 'awaiting-operator');
@@ -161,6 +166,8 @@ describe('batchRunWorkflow', () => {
     expect(skipped.loaded).toBeUndefined();
     expect(calls).not.toContain('views 180000,200000');
     expect(calls[calls.length - 1]).toBe('archive');
+    // The skipped window is owed (shred's [minTstamp, maxTstamp] as [from, to)): the realtime views keep answering it.
+    expect(warehouse.owed).toEqual([{ runId: 'test-skip', from: 60_000, to: 150_001, reason: 'bad data, reprocess after the fix' }]);
 
     calls.length = 0;
     const aborted = withWorker('batch-test', activities, async () => {
