@@ -8,6 +8,7 @@ import {
   PutRecordsCommand,
   SplitShardCommand,
   type KinesisClient,
+  type _Record,
   type Shard,
 } from '@aws-sdk/client-kinesis';
 
@@ -18,6 +19,11 @@ export interface StreamRecord {
   partitionKey: string;
   data: Buffer;
   arrivalMs: number;
+}
+
+/** A record of a GetRecords answer, as the speed layer handles it. */
+export function toStreamRecord(r: _Record): StreamRecord {
+  return { sequenceNumber: r.SequenceNumber!, partitionKey: r.PartitionKey!, data: Buffer.from(r.Data!), arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0 };
 }
 
 export interface ShardInfo {
@@ -167,12 +173,7 @@ export async function readBatch(
 ): Promise<{ records: StreamRecord[]; next?: string; millisBehindLatest: number }> {
   const out = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));
   return {
-    records: (out.Records ?? []).map((r) => ({
-      sequenceNumber: r.SequenceNumber!,
-      partitionKey: r.PartitionKey!,
-      data: Buffer.from(r.Data!),
-      arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
-    })),
+    records: (out.Records ?? []).map(toStreamRecord),
     next: out.NextShardIterator,
     millisBehindLatest: out.MillisBehindLatest ?? 0,
   };

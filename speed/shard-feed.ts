@@ -1,6 +1,6 @@
 import { GetRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { FinalizeRequestMiddleware } from '@smithy/types';
-import { classifyKinesisError, openShardIterator, type StartPosition, type StreamRecord } from '../adapters/kinesis';
+import { classifyKinesisError, openShardIterator, toStreamRecord, type StartPosition, type StreamRecord } from '../adapters/kinesis';
 import { AbortedError, type ReadBudget, type ShardPacer } from './read-budget';
 
 // How shard consumers read Kinesis: every GetRecords call through the shard's pacer (the read
@@ -99,12 +99,7 @@ export async function pacedGetRecords(kinesis: KinesisClient, pacer: ShardPacer,
   command.middlewareStack.addRelativeTo(gate as never, { relation: 'after', toMiddleware: 'retryMiddleware', name: 'sluiceReadBudget', override: true });
   const out = await kinesis.send(command);
   return {
-    records: (out.Records ?? []).map((r) => ({
-      sequenceNumber: r.SequenceNumber!,
-      partitionKey: r.PartitionKey!,
-      data: Buffer.from(r.Data!),
-      arrivalMs: r.ApproximateArrivalTimestamp?.getTime() ?? 0,
-    })),
+    records: (out.Records ?? []).map(toStreamRecord),
     next: out.NextShardIterator,
     millisBehindLatest: out.MillisBehindLatest ?? 0,
     asOfMs,
@@ -204,6 +199,13 @@ class Feed {
     const tip = this.tip!;
     // Only a read that reaches the tip says anything about what lies beyond it.
     if (records.length === 0 || BigInt(records[records.length - 1].sequenceNumber) < tip) return;
+    const fresh = this.take(records, tip, batch);
+    if (fresh.length > 0) this.empty = undefined;
+    this.evict();
+  }
+
+  /** Adds the batch's records beyond `tip` and moves the tip's iterator on; returns them. */
+  private take(records: StreamRecord[], tip: bigint, batch: Batch): StreamRecord[] {
     const fresh = records.filter((r) => BigInt(r.sequenceNumber) > tip);
     this.records.push(...fresh);
     this.seqs.push(...fresh.map((r) => BigInt(r.sequenceNumber)));
@@ -211,8 +213,7 @@ class Feed {
     this.tipIterator = batch.next;
     this.ended = batch.next === undefined;
     this.last = { millisBehindLatest: batch.millisBehindLatest, asOfMs: batch.asOfMs };
-    if (fresh.length > 0) this.empty = undefined;
-    this.evict();
+    return fresh;
   }
 
   private evict(): void {
@@ -249,13 +250,7 @@ class Feed {
       const reached = batch.records.length > 0 ? BigInt(batch.records[batch.records.length - 1].sequenceNumber) : tip;
       this.generation += 1;
       if (reached < current) return; // overtaken: the newer read stands
-      const fresh = batch.records.filter((r) => BigInt(r.sequenceNumber) > current);
-      this.records.push(...fresh);
-      this.seqs.push(...fresh.map((r) => BigInt(r.sequenceNumber)));
-      this.bytes += bytesOf(fresh);
-      this.tipIterator = batch.next;
-      this.ended = batch.next === undefined;
-      this.last = { millisBehindLatest: batch.millisBehindLatest, asOfMs: batch.asOfMs };
+      const fresh = this.take(batch.records, current, batch);
       this.empty = fresh.length === 0 ? { generation: this.generation, ...this.last } : undefined;
       this.evict();
     } catch (err) {

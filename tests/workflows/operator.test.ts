@@ -2,16 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { findTemporalCli } from '../../stack/standins';
 import { workflowIds } from '../../temporal.config';
 import { batchRunWorkflow, progressQuery, skipSignal } from '../../workflows/batch-run';
 import { pipelineOperatorWorkflow, reprocessSignal, reprocessUpdate, statusQuery } from '../../workflows/operator';
 import type { OperatorPolicy, OperatorStatus } from '../../workflows/operator-state';
 import { operatorActivities, testPolicy, type WarehouseState } from '../helpers/operator';
 import { Gates, pipelineFakes } from './operator-fakes';
+import { startWorkflowTestEnv } from '../helpers/workflow-env';
 
 // The pipeline operator workflow on Temporal's test environment (our own dev-server binary): the
 // reprocess signal and update, validation, coalescing, serialization against batch runs,
@@ -31,11 +31,7 @@ let bundle: WorkflowBundleWithSourceMap;
 let operator: WorkflowHandle<typeof pipelineOperatorWorkflow> | undefined;
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: findTemporalCli() }, ip: '127.0.0.1' },
-  });
-  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)) });
+  ({ env, bundle } = await startWorkflowTestEnv());
 });
 
 afterEach(async () => {

@@ -1,13 +1,11 @@
-import { fileURLToPath } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RetentionActivities, RetentionCounts } from '../../activities/retention';
 import { DAY_MS, retentionPolicy, type RetentionPlan } from '../../batch/retention-plan';
 import { loadConfig } from '../../config';
-import { findTemporalCli } from '../../stack/standins';
 import { workflowIds } from '../../temporal.config';
 import { batchRunWorkflow, progressQuery } from '../../workflows/batch-run';
 import { pipelineOperatorWorkflow, reprocessUpdate, statusQuery } from '../../workflows/operator';
@@ -16,6 +14,7 @@ import { retentionProgressQuery, retentionWorkflow, type RetentionProgress } fro
 import { operatorActivities, testPolicy, type WarehouseState } from '../helpers/operator';
 import { Gates, pipelineFakes } from './operator-fakes';
 import { ensureRetentionSchedule, RETENTION_SCHEDULE_ID } from '../../cli/retention';
+import { startWorkflowTestEnv } from '../helpers/workflow-env';
 
 // The retention workflow on Temporal's test environment (our own dev-server binary), with the real
 // operator workflow granting the pipeline lease: it waits for a running batch run, holds the lease
@@ -34,11 +33,7 @@ let bundle: WorkflowBundleWithSourceMap;
 let operator: WorkflowHandle<typeof pipelineOperatorWorkflow> | undefined;
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: findTemporalCli() }, ip: '127.0.0.1' },
-  });
-  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)) });
+  ({ env, bundle } = await startWorkflowTestEnv());
 });
 
 afterEach(async () => {

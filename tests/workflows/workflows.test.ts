@@ -1,11 +1,9 @@
-import { fileURLToPath } from 'node:url';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchActivities } from '../../activities/batch';
 import type { ConsumeInput, SpeedActivities } from '../../activities/speed';
-import { findTemporalCli } from '../../stack/standins';
 import { WorkflowFailedError } from '@temporalio/client';
 import {
   abortSignal,
@@ -18,6 +16,7 @@ import {
 } from '../../workflows/batch-run';
 import { shardConsumerWorkflow } from '../../workflows/shard-consumer';
 import { operatorActivities, testPolicy, type WarehouseState } from '../helpers/operator';
+import { startWorkflowTestEnv } from '../helpers/workflow-env';
 
 // Orchestration logic of the workflows, on Temporal's test environment (our own dev-server
 // binary, so nothing is downloaded). The activities here stand in for the side effects only;
@@ -27,11 +26,7 @@ let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: findTemporalCli() }, ip: '127.0.0.1' },
-  });
-  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)) });
+  ({ env, bundle } = await startWorkflowTestEnv());
 });
 
 afterAll(async () => {
