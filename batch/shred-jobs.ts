@@ -6,7 +6,7 @@ import { SchemaModelError, shredModel } from '../warehouse/shred-model';
 import type { TaskInput, TaskResult } from '../engine/job-types';
 import { dedupe } from './dedupe';
 import { partName, runPrefix, shredBucketPrefix, shreddedTypeOf, shreddedTypePrefix, shredSchemaKey } from './layout';
-import { gzipLines, partLines, TEXT_PART_EXTENSION } from './run-files';
+import { compressIntermediateLines, gzipLines, INTERMEDIATE_PART_EXTENSION, partLines, TEXT_PART_EXTENSION } from './run-files';
 import { notFound } from './shred-bad-rows';
 import { type Entity, schemaUrisIn } from './shred-event';
 import { ENTITY_FIELDS, EVENT_ID, lineCandidate, type ModelOrFailure, pickFields, shredLine } from './shred-line';
@@ -63,10 +63,13 @@ export function routeEnrichedLines(lines: Iterable<string>, buckets: number, sch
   return { buckets: out, schemas };
 }
 
-/** Writes routed lines as `<folder of bucket b>part-<index>.tsv.gz`; empty buckets get no object. */
+/**
+ * Writes routed lines as `<folder of bucket b>part-<index>.<INTERMEDIATE_PART_EXTENSION>` (zstd, or
+ * gzip where the runtime has no zstd: only shred-reduce reads them); empty buckets get no object.
+ */
 export async function putRouted(store: ObjectStore, folderOf: (bucket: number) => string, index: number, routed: RoutedLines): Promise<void> {
-  const part = partName(index, TEXT_PART_EXTENSION);
-  await Promise.all(routed.buckets.map((rows, b) => (rows.length ? store.put(`${folderOf(b)}${part}`, gzipLines(rows)) : undefined)));
+  const part = partName(index, INTERMEDIATE_PART_EXTENSION);
+  await Promise.all(routed.buckets.map((rows, b) => (rows.length ? store.put(`${folderOf(b)}${part}`, compressIntermediateLines(rows)) : undefined)));
 }
 
 export async function shredMapTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {

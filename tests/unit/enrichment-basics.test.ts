@@ -90,6 +90,24 @@ describe('event_fingerprint (Snowplow\'s EventFingerprintEnrichmentSpec)', () =>
   it('rejects an unknown algorithm', () => {
     expect(() => new EventFingerprintEnrichment('CRC32', [])).toThrow('[CRC32] is not a supported event fingerprint generation algorithm');
   });
+
+  it('hashes the sorted parameters whatever their order, for parameter lists it has seen before or not', () => {
+    // The sorted names of recent parameter lists are reused: the same set in another order, a
+    // longer or shorter list, or names past the memo's size must all give the plain algorithm's input.
+    const plain = (p: Record<string, string>) => Object.keys(p).sort().filter((k) => k !== 'stm' && k !== 'eid').map((k) => `${k}\u001f${p[k]}\u001f`).join('');
+    const lists: Record<string, string>[] = [
+      { e: 'pv', eid: 'x', url: 'u', aid: 'a' }, { aid: 'a', url: 'u', e: 'pv', eid: 'x' }, { e: 'pv', url: 'u' }, {},
+      { e: 'pv', eid: 'x', url: 'u', aid: 'a', '0': 'zero' }, { ['k'.repeat(5_000)]: 'long', e: 'se' },
+      ...Array.from({ length: 12 }, (_, i) => ({ [`p${i}`]: String(i), e: 'pv', stm: '1' })),
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const p of lists) {
+        expect(standard.input(p)).toBe(plain(p));
+        const q = { ...p, url: `${p.url ?? ''}${round}` };
+        expect(standard.fingerprint(q)).toBe(standard.fingerprint(Object.fromEntries(Object.entries(q).reverse())));
+      }
+    }
+  });
 });
 
 describe('referer_parser (Snowplow\'s RefererParserEnrichmentSpec, with the shipped database)', () => {
