@@ -4,11 +4,12 @@ import type { Logger } from '../observability/logger';
 import { Ingest, type Sinks } from './ingest';
 import type { CollectorMetrics } from './metrics';
 import type { CollectorOptions } from './options';
-import { corsPlugin } from './plugins/cors';
+import { corsPlugin, grantCors } from './plugins/cors';
 import { healthRoutes } from './plugins/health';
 import { identityPlugin } from './plugins/identity';
 import { redirectRoutes } from './plugins/redirect';
 import { trackingRoutes } from './plugins/tracking';
+import { lazyQuery } from './query';
 import { makeTrack } from './track';
 
 // The collector's HTTP surface: one plugin per concern (identity/cookie, CORS, tracking routes,
@@ -28,6 +29,12 @@ export function buildCollectorApp({ sinks, metrics }: CollectorDeps, opts: Colle
     http: { maxHeaderSize: opts.maxHeaderBytes },
     // Bounds a slow upload; trackers send small bodies.
     requestTimeout: 30_000,
+    // No child logger per request: nothing here logs per request (and a pino child with the
+    // redaction paths costs a few µs to make).
+    childLoggerFactory: (logger) => logger,
+    // `request.query` is parsed on first use only: the tracking routes read their few parameters
+    // from the raw querystring (query.ts), so the full parse would be wasted on every request.
+    routerOptions: { querystringParser: lazyQuery },
   });
 
   // Bodies are kept verbatim: the raw record carries the body as the tracker sent it.
@@ -42,7 +49,9 @@ export function buildCollectorApp({ sinks, metrics }: CollectorDeps, opts: Colle
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) log.error({ err: err.message, code: err.code, route: req.routeOptions.url }, 'request failed');
-    return reply.code(status).type('text/plain').send(status >= 500 ? 'internal error' : err.message);
+    reply.code(status).type('text/plain');
+    if (req.routeOptions.config?.cors) grantCors(reply);
+    return reply.send(status >= 500 ? 'internal error' : err.message);
   });
   app.setNotFoundHandler((_req, reply) => reply.code(404).type('text/plain').send('404 not found'));
 

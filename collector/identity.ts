@@ -40,7 +40,13 @@ export function resolveIdentity(input: IdentityInput): Identity {
   if (input.spAnonymous) {
     return { nuid: ANONYMOUS_NUID, fresh: false, ip: UNKNOWN_IP, anonymous: true, doNotTrack: input.doNotTrack, hadCookie };
   }
-  const given = [input.nuidParam, input.cookieValue].find((v) => v !== undefined && NUID_VALUE.test(v));
+  // The nuid parameter first, then the cookie: the first one that can be echoed as it is.
+  const given =
+    input.nuidParam !== undefined && NUID_VALUE.test(input.nuidParam)
+      ? input.nuidParam
+      : input.cookieValue !== undefined && NUID_VALUE.test(input.cookieValue)
+        ? input.cookieValue
+        : undefined;
   return {
     nuid: given ?? randomUUID(),
     fresh: given === undefined,

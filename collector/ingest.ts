@@ -1,4 +1,4 @@
-import type { CollectorPayload } from '../codecs/collector-payload';
+import { encodeCollectorPayload, type CollectorPayload } from '../codecs/collector-payload';
 import { badRowJson, type Processor } from '../enrich/bad-rows';
 import type { CollectorMetrics } from './metrics';
 import type { KinesisSink, SinkRecord } from './sink';
@@ -26,12 +26,22 @@ export class Ingest {
     private readonly processor: Processor,
     private readonly metrics: CollectorMetrics,
   ) {
-    this.goodBytes = metrics.recordBytes.labels({ stream: 'good' });
-    this.badBytes = metrics.recordBytes.labels({ stream: 'bad' });
+    this.goodBytes = metrics.tally.goodRecordBytes;
+    this.badBytes = metrics.tally.badRecordBytes;
   }
 
   accept(cp: CollectorPayload, partitionKey: string): IngestResult {
-    const { good, bad } = splitToRecords(cp, this.maxRecordBytes, this.processor, cp.timestamp);
+    const whole = encodeCollectorPayload(cp);
+    // Nearly every request: one record that fits, to the good sink alone.
+    if (whole.length <= this.maxRecordBytes) {
+      if (!this.sinks.good.offer([{ data: whole, partitionKey }])) {
+        this.metrics.tally.refused.inc();
+        return 'full';
+      }
+      this.goodBytes.inc(whole.length + partitionKey.length);
+      return 'accepted';
+    }
+    const { good, bad } = splitToRecords(cp, this.maxRecordBytes, this.processor, cp.timestamp, whole);
     const goodRecords: SinkRecord[] = good.map((data) => ({ data, partitionKey }));
     const badRecords: SinkRecord[] = bad.map((row) => ({ data: Buffer.from(badRowJson(row), 'utf8'), partitionKey }));
     const goodBytes = goodRecords.reduce((n, r) => n + r.data.length + r.partitionKey.length, 0);
@@ -42,7 +52,7 @@ export class Ingest {
       // offer() on a full sink records the refusal, so /sink-health can say which buffer is full.
       if (!goodRoom) this.sinks.good.offer(goodRecords);
       if (!badRoom) this.sinks.bad.offer(badRecords);
-      this.metrics.refused.inc();
+      this.metrics.tally.refused.inc();
       return 'full';
     }
     if (goodRecords.length > 0) this.sinks.good.offer(goodRecords);
@@ -50,9 +60,9 @@ export class Ingest {
     this.goodBytes.inc(goodBytes);
     if (badRecords.length > 0) {
       this.badBytes.inc(badBytes);
-      this.metrics.sizeViolations.inc(badRecords.length);
+      this.metrics.tally.sizeViolations.inc(badRecords.length);
     }
-    if (goodRecords.length > 1) this.metrics.splits.inc();
+    if (goodRecords.length > 1) this.metrics.tally.splits.inc();
     return 'accepted';
   }
 }

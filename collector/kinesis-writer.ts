@@ -1,8 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { putRecords, type PutResult } from '../adapters/kinesis';
+import type { PutResult } from '../adapters/kinesis';
 import type { SluiceConfig } from '../config';
 import type { Logger } from '../observability/logger';
+import { putRecordsDirect } from './kinesis-put';
 
 // How a sink's PutRecords calls are made: directly on this thread with a Kinesis client, or in a
 // worker thread (what the collector process uses) so that serialising and signing megabyte
@@ -15,8 +16,9 @@ export interface PutRecord {
 
 export type PutRecordsFn = (stream: string, records: PutRecord[]) => Promise<PutResult>;
 
+/** PutRecords calls on this thread, with the collector's lean serialisation (kinesis-put.ts). */
 export function directPut(client: KinesisClient): PutRecordsFn {
-  return (stream, records) => putRecords(client, stream, records);
+  return (stream, records) => putRecordsDirect(client, stream, records);
 }
 
 interface Reply {
@@ -65,8 +67,21 @@ export class PutWorker {
     new Promise<PutResult>((resolve, reject) => {
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
-      // Buffers are copied to the worker (pooled Buffers cannot be transferred).
-      this.ensure().postMessage({ id, stream, records });
+      // The records' bytes are views of shared buffers (pooled, or the sink's chunks), which can be
+      // neither transferred nor cloned cheaply: they are packed into one buffer that is transferred.
+      let total = 0;
+      for (const r of records) total += r.data.length;
+      const packed = new Uint8Array(total);
+      const lengths = new Array<number>(records.length);
+      const keys = new Array<string>(records.length);
+      let o = 0;
+      records.forEach((r, i) => {
+        packed.set(r.data, o);
+        o += r.data.length;
+        lengths[i] = r.data.length;
+        keys[i] = r.partitionKey;
+      });
+      this.ensure().postMessage({ id, stream, packed: packed.buffer, lengths, keys }, [packed.buffer]);
     });
 
   private ensure(): Worker {

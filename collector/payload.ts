@@ -24,15 +24,30 @@ export function collectorName(name: string, version: string, sink: string): stri
   return `${name}-${version}-${sink}`;
 }
 
+const normalised = new Map<string, string | undefined>();
+
 /** Snowplow lower-cases the content type and renders parameters as `type/sub; k=v`. */
 export function normaliseContentType(value: string | undefined): string | undefined {
   if (!value) return undefined;
+  // Trackers send a handful of distinct values: remembered (boundedly) rather than re-split each time.
+  const known = normalised.get(value);
+  if (known !== undefined || normalised.has(value)) return known;
   const parts = value.split(';').map((p) => p.trim()).filter(Boolean);
-  return parts.length > 0 ? parts.join('; ').toLowerCase() : undefined;
+  const result = parts.length > 0 ? parts.join('; ').toLowerCase() : undefined;
+  if (value.length <= 256) {
+    if (normalised.size >= 256) normalised.clear();
+    normalised.set(value, result);
+  }
+  return result;
 }
 
 export function toCollectorPayload(req: RequestFacts, collector: string): CollectorPayload {
-  const headers = req.headers.map(([name, value]) => `${name}: ${value}`);
+  return collectorPayloadOf({ ...req, headers: undefined, headerLines: req.headers.map(([name, value]) => `${name}: ${value}`) }, collector);
+}
+
+/** toCollectorPayload for headers already rendered as `Name: value` lines (the collector's own path; `headerLines` is kept). */
+export function collectorPayloadOf(req: Omit<RequestFacts, 'headers'> & { headers?: undefined; headerLines: string[] }, collector: string): CollectorPayload {
+  const headers = req.headerLines;
   // Snowplow's collector also appends the bare content type as the last header element.
   if (req.contentType) headers.push(req.contentType);
   return {

@@ -17,9 +17,18 @@ const client = new KinesisClient({
   ...(local ? { endpoint, credentials, requestHandler: new NodeHttpHandler({ connectionTimeout, requestTimeout }) } : {}),
 });
 
-parentPort.on('message', ({ id, stream, records }) => {
+// A call's records arrive packed in one transferred buffer (kinesis-writer.ts): their lengths and
+// partition keys say where each one is.
+parentPort.on('message', ({ id, stream, packed, lengths, keys }) => {
+  const bytes = new Uint8Array(packed);
+  const records = [];
+  let o = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    records.push({ Data: bytes.subarray(o, o + lengths[i]), PartitionKey: keys[i] });
+    o += lengths[i];
+  }
   client
-    .send(new PutRecordsCommand({ StreamName: stream, Records: records.map((r) => ({ Data: r.data, PartitionKey: r.partitionKey })) }))
+    .send(new PutRecordsCommand({ StreamName: stream, Records: records }))
     .then(
       (out) => {
         const failed = [];

@@ -1,6 +1,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Logger } from '../observability/logger';
 import { directPut, type PutRecordsFn } from './kinesis-writer';
+import { ARENA_CHUNK_BYTES, RecordArena, type Stored } from './record-arena';
 
 // The collector's sink for one stream: a bounded in-memory buffer flushed to Kinesis by byte,
 // record and time limits, in PutRecords calls within Kinesis' limits. Records Kinesis refuses
@@ -64,8 +65,11 @@ export const MAX_BYTES_PER_RECORD = 1024 * 1024;
 
 const recordSize = (r: SinkRecord) => r.data.length + Buffer.byteLength(r.partitionKey);
 
+/** A record the sink holds: its bytes in the sink's arena when it has one, and its size. */
+type Held = SinkRecord & Stored & { size: number };
+
 export class KinesisSink {
-  private queue: SinkRecord[] = [];
+  private queue: Held[] = [];
   private queuedBytes = 0;
   private inFlightRecords = 0;
   private inFlightBytes = 0;
@@ -82,6 +86,13 @@ export class KinesisSink {
   private readonly maxInFlight: number;
   private readonly unhealthyAfter: number;
   private readonly put: PutRecordsFn;
+  /**
+   * With a client, the sink's own PutRecords copies the records into the call's body, so their
+   * bytes can live in reused chunks (record-arena.ts) and be released once Kinesis has them. A
+   * PutRecords function (a worker's, a test's) may keep what it is given: it gets records of
+   * their own.
+   */
+  private readonly arena?: RecordArena;
 
   /** `kinesis`: a client (calls made on this thread) or a PutRecords function (e.g. PutWorker's). */
   constructor(
@@ -93,6 +104,12 @@ export class KinesisSink {
     this.put = typeof kinesis === 'function' ? kinesis : directPut(kinesis);
     this.maxInFlight = opts.maxInFlight ?? 1;
     this.unhealthyAfter = opts.unhealthyAfterFailures ?? 1;
+    if (typeof kinesis !== 'function') {
+      // Free chunks kept for reuse: twice what a flush cycle holds (queued up to the byte limit,
+      // plus the calls in flight), so steady traffic never allocates a chunk.
+      const cycle = opts.byteLimit + this.maxInFlight * Math.min(MAX_BYTES_PER_CALL, opts.maxBytesPerCall ?? MAX_BYTES_PER_CALL);
+      this.arena = new RecordArena(ARENA_CHUNK_BYTES, Math.min(64, 2 + 2 * Math.ceil(cycle / ARENA_CHUNK_BYTES)));
+    }
   }
 
   get stream(): string {
@@ -126,6 +143,7 @@ export class KinesisSink {
 
   /** Buffers all the records, or none of them (false) when the buffer is full or the sink is closing. */
   offer(records: SinkRecord[]): boolean {
+    if (records.length === 1) return this.offerOne(records[0]);
     let size = 0;
     for (const r of records) {
       const n = recordSize(r);
@@ -137,10 +155,31 @@ export class KinesisSink {
       return false;
     }
     this.full = false;
-    for (const r of records) this.queue.push(r);
+    for (const r of records) this.queue.push(this.hold(r, recordSize(r)));
     this.queuedBytes += size;
     this.pump();
     return true;
+  }
+
+  /** offer() of one record (nearly every request). */
+  private offerOne(record: SinkRecord): boolean {
+    const n = recordSize(record);
+    if (n > MAX_BYTES_PER_RECORD) throw new RangeError(`a record of ${n} bytes exceeds Kinesis' 1 MiB record limit`);
+    if (!this.hasRoom(n)) {
+      if (!this.closed) this.full = true;
+      return false;
+    }
+    this.full = false;
+    this.queue.push(this.hold(record, n));
+    this.queuedBytes += n;
+    this.pump();
+    return true;
+  }
+
+  private hold(r: SinkRecord, size: number): Held {
+    if (!this.arena) return { data: r.data, partitionKey: r.partitionKey, chunk: undefined, size };
+    const stored = this.arena.store(r.data);
+    return { data: stored.data, partitionKey: r.partitionKey, chunk: stored.chunk, size };
   }
 
   /** Flushes everything buffered now (and waits for calls in flight). */
@@ -181,12 +220,12 @@ export class KinesisSink {
     }
   }
 
-  private takeBatch(): SinkRecord[] {
+  private takeBatch(): Held[] {
     const maxBytes = Math.min(MAX_BYTES_PER_CALL, this.opts.maxBytesPerCall ?? MAX_BYTES_PER_CALL);
     let n = 0;
     let bytes = 0;
     while (n < this.queue.length && n < MAX_RECORDS_PER_CALL) {
-      const size = recordSize(this.queue[n]);
+      const size = this.queue[n].size;
       if (n > 0 && bytes + size > maxBytes) break;
       bytes += size;
       n++;
@@ -194,8 +233,9 @@ export class KinesisSink {
     return this.queue.splice(0, n);
   }
 
-  private send(batch: SinkRecord[]): void {
-    const bytes = batch.reduce((s, r) => s + recordSize(r), 0);
+  private send(batch: Held[]): void {
+    let bytes = 0;
+    for (const r of batch) bytes += r.size;
     this.queuedBytes -= bytes;
     this.inFlightBytes += bytes;
     this.inFlightRecords += batch.length;
@@ -210,11 +250,13 @@ export class KinesisSink {
             this.consecutiveFailures = 0;
             this.lastError = undefined;
             this.full = false;
+            this.released(batch);
             this.safely(() => this.hooks.onFlush?.(batch.length, ms));
             return;
           }
           const failedSet = new Set(failed);
           const retry = batch.filter((_, i) => failedSet.has(i));
+          this.released(batch.filter((_, i) => !failedSet.has(i)));
           if (retry.length < batch.length) this.safely(() => this.hooks.onFlush?.(batch.length - retry.length, ms));
           this.safely(() => this.hooks.onRetry?.(retry.length));
           this.requeue(retry);
@@ -237,10 +279,28 @@ export class KinesisSink {
       });
   }
 
+  /** Kinesis has these: their bytes may be reused. */
+  private released(records: Held[]): void {
+    const arena = this.arena;
+    if (arena) for (const r of records) arena.release(r);
+  }
+
   /** Puts refused records back at the front, in their order, to go out first after the backoff. */
-  private requeue(records: SinkRecord[]): void {
+  private requeue(records: Held[]): void {
+    const arena = this.arena;
+    if (arena) {
+      // A refused record moves to the current chunk, so that it does not keep its old chunk (and
+      // that chunk's released records) from being reused while it waits: what the arena holds
+      // stays close to what is buffered, even when throttling refuses a few records of every call.
+      for (const r of records) {
+        const moved = arena.store(r.data);
+        arena.release(r);
+        r.data = moved.data;
+        r.chunk = moved.chunk;
+      }
+    }
     this.queue.unshift(...records);
-    this.queuedBytes += records.reduce((s, r) => s + recordSize(r), 0);
+    for (const r of records) this.queuedBytes += r.size;
     this.urgent = true;
   }
 

@@ -1,7 +1,6 @@
-import type { CollectorPayload } from '../codecs/collector-payload';
 import { sizeViolation, type BadRow, type Processor } from '../enrich/bad-rows';
 import { parseJsonDepthBounded } from '../codecs/bounded-json';
-import { writeCollectorPayload } from './record-writer';
+import { encodeCollectorPayload, type CollectorPayload } from '../codecs/collector-payload';
 
 // Pure: one CollectorPayload → raw records that each fit `maxBytes`, as Snowplow's SplitBatch does.
 // A payload that fits goes out whole. A POST that does not is split on the `data` array of its
@@ -16,8 +15,9 @@ export interface SplitResult {
 
 const utf8 = (s: string) => Buffer.byteLength(s, 'utf8');
 
-export function splitToRecords(cp: CollectorPayload, maxBytes: number, processor: Processor, now: number): SplitResult {
-  const whole = writeCollectorPayload(cp);
+/** `encoded`: the payload's record, when the caller has it already. */
+export function splitToRecords(cp: CollectorPayload, maxBytes: number, processor: Processor, now: number, encoded?: Buffer): SplitResult {
+  const whole = encoded ?? encodeCollectorPayload(cp);
   if (whole.length <= maxBytes) return { good: [whole], bad: [] };
 
   const violation = (payload: CollectorPayload, actual: number, why: string): BadRow =>
@@ -44,7 +44,7 @@ export function splitToRecords(cp: CollectorPayload, maxBytes: number, processor
 
   // Thrift strings are length-prefixed UTF-8, so a record's size is exactly the size with an empty
   // data array plus the events' JSON and the commas between them.
-  const base = writeCollectorPayload({ ...cp, body: JSON.stringify({ schema, data: [] }) }).length;
+  const base = encodeCollectorPayload({ ...cp, body: JSON.stringify({ schema, data: [] }) }).length;
   if (base >= maxBytes) {
     return { good: [], bad: [violation(cp, whole.length, 'cannot split this POST request because event without "data" field is still too big')] };
   }
@@ -53,7 +53,7 @@ export function splitToRecords(cp: CollectorPayload, maxBytes: number, processor
   let size = base;
   const emit = () => {
     if (batch.length === 0) return;
-    result.good.push(writeCollectorPayload({ ...cp, body: `{"schema":${JSON.stringify(schema)},"data":[${batch.join(',')}]}` }));
+    result.good.push(encodeCollectorPayload({ ...cp, body: `{"schema":${JSON.stringify(schema)},"data":[${batch.join(',')}]}` }));
     batch = [];
     size = base;
   };

@@ -16,11 +16,15 @@ const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 const BASE64_FIELDS = ['cx', 'ue_px'] as const;
 
 export function isBase64(value: string): boolean {
-  return BASE64.test(value) && value.replace(/=+$/, '').length % 4 !== 1;
+  if (!BASE64.test(value)) return false;
+  // The length without the trailing padding (the pattern allows at most two `=`, at the end).
+  let end = value.length;
+  while (end > 0 && value.charCodeAt(end - 1) === 61) end--;
+  return end % 4 !== 1;
 }
 
 /** The base64-encoded tracker fields (`cx` contexts, `ue_px` self-describing event) of one event. */
-export function checkBase64Fields(params: Record<string, unknown>, where: string): Verdict {
+export function checkBase64Fields(params: { readonly cx?: unknown; readonly ue_px?: unknown }, where: string): Verdict {
   for (const field of BASE64_FIELDS) {
     const v = params[field];
     if (v === undefined) continue;
