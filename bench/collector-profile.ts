@@ -1,16 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { makeKinesisClient } from '../adapters/aws-clients';
-import { ensureStream } from '../adapters/kinesis';
-import { loadConfig } from '../config';
-import { makeLogger } from '../observability/logger';
-import { ManagedProcess, httpReady } from '../stack/processes';
-import { kinesaliteSpec, projectRoot } from '../stack/standins';
-import { COLLECTOR_BENCH_ENV, SCENARIOS, freePorts, runLoad, type ScenarioName } from './collector-scenarios';
+import { projectRoot } from '../stack/standins';
+import { SCENARIOS, runLoad, type ScenarioName } from './collector-scenarios';
+import { collectorStack } from './collector-stack';
 
 // `npx tsx bench/collector-profile.ts <get|post|redirect> [rate] [--bare]`: where the collector's
 // own CPU goes (or, with --bare, the bare Fastify route's). Starts kinesalite and the collector
@@ -30,7 +24,6 @@ import { COLLECTOR_BENCH_ENV, SCENARIOS, freePorts, runLoad, type ScenarioName }
 // Prints markdown: µs per request by group, then the top functions. BENCH_PROFILE_TOP=n sets how
 // many; BENCH_PROFILE_KEEP=<dir> keeps the raw profile there.
 
-const require = createRequire(import.meta.url);
 const say = (msg: string) => process.stderr.write(`[bench:collector-profile] ${msg}\n`);
 
 // First match wins: the URL of a frame → the group it belongs to.
@@ -165,38 +158,15 @@ async function main(): Promise<void> {
   if (!SCENARIOS[scenario]) throw new Error(`scenario must be one of ${Object.keys(SCENARIOS).join(', ')}`);
   const rate = rateArg ? Number(rateArg) : undefined;
   const usePerf = process.env.BENCH_PROFILE !== 'v8' && spawnSync('perf', ['--version']).status === 0;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  const stack = await collectorStack();
+  const { dataDir, collectorPort, barePort } = stack;
   const profDir = path.join(dataDir, 'prof');
-  const [kinesisPort, collectorPort, barePort] = await freePorts(3);
-  const env: Record<string, string> = {
-    SLUICE_DATA_DIR: dataDir,
-    SLUICE_LOG__LEVEL: 'warn',
-    SLUICE_KINESIS__PORT: String(kinesisPort),
-    SLUICE_KINESIS__ENDPOINT: `http://127.0.0.1:${kinesisPort}`,
-    SLUICE_COLLECTOR__PORT: String(collectorPort),
-    ...COLLECTOR_BENCH_ENV,
-  };
-  const config = loadConfig(env, dataDir);
-  const log = makeLogger('bench', 'warn');
-  const logs = path.join(dataDir, 'logs');
   const profFlags = usePerf ? ['--perf-basic-prof'] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--cpu-prof-interval', '200'];
-  const tsx = require.resolve('tsx');
-  const kinesalite = new ManagedProcess(kinesaliteSpec(config), logs, log);
-  const server = bareMode
-    ? new ManagedProcess({ name: 'bare', command: process.execPath, args: [...profFlags, '--import', tsx, path.join(projectRoot, 'bench', 'bare-server.ts'), String(barePort)], ready: httpReady(`http://127.0.0.1:${barePort}/health`) }, logs, log)
-    : new ManagedProcess(
-        { name: 'collector', command: process.execPath, args: [...profFlags, '--import', tsx, path.join(projectRoot, 'collector', 'main.ts')], env, cwd: dataDir, ready: httpReady(`http://127.0.0.1:${collectorPort}/health`) },
-        logs,
-        log,
-      );
+  const server = bareMode ? stack.bare(profFlags) : stack.collector(profFlags);
   const perfData = path.join(dataDir, 'perf.data');
   let perf: ReturnType<typeof spawn> | undefined;
   try {
-    await kinesalite.start();
-    const client = makeKinesisClient(config);
-    await ensureStream(client, config.kinesis.streams.raw, config.kinesis.shards);
-    await ensureStream(client, config.kinesis.streams.bad, 1);
-    client.destroy();
+    await stack.startKinesalite();
     await server.start();
     const pid = server.pid!;
     say(`${bareMode ? 'bare Fastify' : 'collector'} ${SCENARIOS[scenario].label}${rate ? ` at ${rate}/s` : ' (closed loop)'}, ${usePerf ? 'perf' : 'V8 CPU profile'}…`);
@@ -245,9 +215,7 @@ async function main(): Promise<void> {
     }
   } finally {
     perf?.kill('SIGINT');
-    await server.stop();
-    await kinesalite.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await stack.close();
   }
 }
 

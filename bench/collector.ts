@@ -1,14 +1,7 @@
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { makeKinesisClient } from '../adapters/aws-clients';
-import { ensureStream } from '../adapters/kinesis';
-import { loadConfig } from '../config';
-import { makeLogger } from '../observability/logger';
-import { ManagedProcess, httpReady } from '../stack/processes';
-import { kinesaliteSpec, projectRoot } from '../stack/standins';
-import { COLLECTOR_BENCH_ENV, SCENARIOS, freePorts, metricValue, peakRssMb, runLoad, type ScenarioName } from './collector-scenarios';
+import { SCENARIOS, metricValue, peakRssMb, runLoad, type ScenarioName } from './collector-scenarios';
+import { collectorStack } from './collector-stack';
 import type { LoadResult } from './load-generator';
 
 // `npx tsx bench/collector.ts`: the collector (a real process, its sink writing to kinesalite)
@@ -30,7 +23,6 @@ import type { LoadResult } from './load-generator';
 // BENCH_CONNECTIONS change the run; BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the collector
 // (bench/collector-profile.ts prints one summarised, per scenario).
 
-const require = createRequire(import.meta.url);
 const say = (msg: string) => process.stderr.write(`[bench:collector] ${msg}\n`);
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -137,48 +129,15 @@ function medianRow(rows: Row[]): Row {
 }
 
 async function main(): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
-  specDir = dataDir;
-  const [kinesisPort, collectorPort, barePort] = await freePorts(3);
-  const env: Record<string, string> = {
-    SLUICE_DATA_DIR: dataDir,
-    SLUICE_LOG__LEVEL: 'warn',
-    SLUICE_KINESIS__PORT: String(kinesisPort),
-    SLUICE_KINESIS__ENDPOINT: `http://127.0.0.1:${kinesisPort}`,
-    SLUICE_COLLECTOR__PORT: String(collectorPort),
-    // The default settings, plus redirects on (to the bench's target host) for the redirect rows.
-    ...COLLECTOR_BENCH_ENV,
-  };
-  const config = loadConfig(env, dataDir);
-  const log = makeLogger('bench', 'warn');
-  const logs = path.join(dataDir, 'logs');
-  const tsx = require.resolve('tsx');
-  const kinesalite = new ManagedProcess(kinesaliteSpec(config), logs, log);
-  const bare = new ManagedProcess(
-    { name: 'bare', command: process.execPath, args: ['--import', tsx, path.join(projectRoot, 'bench', 'bare-server.ts'), String(barePort)], ready: httpReady(`http://127.0.0.1:${barePort}/health`) },
-    logs,
-    log,
-  );
-  const collector = new ManagedProcess(
-    {
-      name: 'collector',
-      command: process.execPath,
-      // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the collector there (for profiling, not for the table).
-      args: [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : []), '--import', tsx, path.join(projectRoot, 'collector', 'main.ts')],
-      env,
-      cwd: dataDir,
-      ready: httpReady(`http://127.0.0.1:${collectorPort}/health`),
-    },
-    logs,
-    log,
-  );
+  const stack = await collectorStack();
+  const { collectorPort, barePort, kinesalite } = stack;
+  specDir = stack.dataDir;
+  const bare = stack.bare();
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the collector there (for profiling, not for the table).
+  const collector = stack.collector(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : []);
   try {
-    say(`starting kinesalite, the collector and the bare Fastify server (data in ${dataDir})`);
-    await kinesalite.start();
-    const client = makeKinesisClient(config);
-    await ensureStream(client, config.kinesis.streams.raw, config.kinesis.shards);
-    await ensureStream(client, config.kinesis.streams.bad, 1);
-    client.destroy();
+    say(`starting kinesalite, the collector and the bare Fastify server (data in ${stack.dataDir})`);
+    await stack.startKinesalite();
     await Promise.all([bare.start(), collector.start()]);
     const col = collector.pid!;
     const kin = kinesalite.pid!;
@@ -279,10 +238,7 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
-    await collector.stop();
-    await bare.stop();
-    await kinesalite.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await stack.close();
   }
 }
 

@@ -1,17 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { describe, expect, it } from 'vitest';
 import { workflowIds } from '../../temporal.config';
-import { batchRunWorkflow, progressQuery, skipSignal } from '../../workflows/batch-run';
-import { pipelineOperatorWorkflow, reprocessSignal, reprocessUpdate, statusQuery } from '../../workflows/operator';
-import type { OperatorPolicy, OperatorStatus } from '../../workflows/operator-state';
+import { progressQuery, skipSignal } from '../../workflows/batch-run';
+import { reprocessSignal, reprocessUpdate } from '../../workflows/operator';
+import type { OperatorPolicy } from '../../workflows/operator-state';
 import { operatorActivities, testPolicy, type WarehouseState } from '../helpers/operator';
+import { operatorTestEnv, waitUntil } from '../helpers/operator-env';
 import { Gates, pipelineFakes } from './operator-fakes';
-import { startWorkflowTestEnv } from '../helpers/workflow-env';
 
 // The pipeline operator workflow on Temporal's test environment (our own dev-server binary): the
 // reprocess signal and update, validation, coalescing, serialization against batch runs,
@@ -26,22 +24,9 @@ const D = Math.floor(Date.now() / DAY) * DAY - DAY;
 const iso = (ms: number) => new Date(ms).toISOString();
 const win = (from: number, to: number) => `${from}-${to}`;
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-let operator: WorkflowHandle<typeof pipelineOperatorWorkflow> | undefined;
-
-beforeAll(async () => {
-  ({ env, bundle } = await startWorkflowTestEnv());
-});
-
-afterEach(async () => {
-  await operator?.terminate('test over').catch(() => undefined);
-  operator = undefined;
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
+// Temporal's test environment for this file's tests; the operator a test starts ends with it.
+const temporal = operatorTestEnv(TQ);
+const { startOperator, status, startBatch, withWorker } = temporal;
 
 interface Rig {
   calls: string[];
@@ -57,35 +42,13 @@ function rig(policy = testPolicy()): Rig {
 function activities(r: Rig) {
   const fakes = pipelineFakes(r.calls, r.gates, r.warehouse);
   return {
-    ...operatorActivities(env.client, TQ, r.warehouse, r.policy),
+    ...operatorActivities(temporal.env.client, TQ, r.warehouse, r.policy),
     ...fakes,
     async loadWarehouse(args: { runId: string; window: { from?: number; to?: number } }) {
       if (r.gates.failLoad) throw ApplicationFailure.nonRetryable(`column "x" is of type integer (${args.runId})`);
       return fakes.loadWarehouse(args);
     },
   };
-}
-
-async function withWorker<T>(r: Rig, fn: () => Promise<T>): Promise<T> {
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TQ, workflowBundle: bundle, activities: activities(r) });
-  return worker.runUntil(fn());
-}
-
-async function startOperator(policy: OperatorPolicy) {
-  operator = await env.client.workflow.start(pipelineOperatorWorkflow, { workflowId: workflowIds.operator(), taskQueue: TQ, args: [{ policy }] });
-  return operator;
-}
-
-const status = (): Promise<OperatorStatus> => env.client.workflow.getHandle(workflowIds.operator()).query(statusQuery);
-const startBatch = (runId: string) => env.client.workflow.start(batchRunWorkflow, { workflowId: workflowIds.batchRun(runId), taskQueue: TQ, args: [{ runId }] });
-
-async function waitUntil(what: string, check: () => Promise<boolean>, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting until ${what}`);
 }
 
 const finished = (id: string) => async () => (await status()).recent.some((f) => f.id === id);
@@ -95,7 +58,7 @@ describe('pipelineOperatorWorkflow', () => {
   it('runs a reprocess asked by update (answered with its id) and one asked by the UI signal form', async () => {
     const r = rig();
     const op = await startOperator(r.policy);
-    await withWorker(r, async () => {
+    await withWorker(activities(r), async () => {
       const accepted = await op.executeUpdate(reprocessUpdate, { args: [{ from: iso(D), to: iso(D + H), reason: 'enrichment fix' }] });
       expect(accepted).toMatchObject({ joined: false, window: { from: iso(D), to: iso(D + H) } });
       await waitUntil('the update reprocess finishes', finished(accepted.id));
@@ -119,7 +82,7 @@ describe('pipelineOperatorWorkflow', () => {
   it('refuses invalid windows: the update with the reason before recording anything, the signal under lastFailures', async () => {
     const r = rig();
     const op = await startOperator(r.policy);
-    await withWorker(r, async () => {
+    await withWorker(activities(r), async () => {
       const refused = async (body: Record<string, unknown>) => {
         const err = await op.executeUpdate(reprocessUpdate, { args: [body as never] }).then(() => undefined, (e: unknown) => e);
         expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
@@ -143,11 +106,11 @@ describe('pipelineOperatorWorkflow', () => {
   it('queues reprocesses behind a running batch run, coalesces them into one, and runs a later batch run after it', async () => {
     const r = rig();
     await startOperator(r.policy);
-    await withWorker(r, async () => {
+    await withWorker(activities(r), async () => {
       r.gates.close('stage');
       const first = await startBatch('op-batch-1');
       await waitUntil('the first batch run holds the lease', async () => (await status()).running?.id === 'op-batch-1');
-      const op = env.client.workflow.getHandle(workflowIds.operator());
+      const op = temporal.env.client.workflow.getHandle(workflowIds.operator());
       const a = await op.executeUpdate(reprocessUpdate, { args: [{ from: iso(D), to: iso(D + H), reason: 'a' }] });
       await op.signal(reprocessSignal, { from: iso(D + H), to: iso(D + 2 * H), reason: 'b, adjacent' });
       const c = await op.executeUpdate(reprocessUpdate, { args: [{ from: iso(D + 30 * 60_000), to: iso(D + 40 * 60_000), reason: 'c, inside' }] });
@@ -179,7 +142,7 @@ describe('pipelineOperatorWorkflow', () => {
   it('a skipped load stays owed and is reprocessed once the lease is free', async () => {
     const r = rig();
     await startOperator(r.policy);
-    await withWorker(r, async () => {
+    await withWorker(activities(r), async () => {
       r.gates.failLoad = true;
       r.gates.close('replace');
       const run = await startBatch('op-skip');
@@ -205,7 +168,7 @@ describe('pipelineOperatorWorkflow', () => {
     const r = rig(testPolicy({ historyLimit: 40 }));
     const op = await startOperator(r.policy);
     const firstRun = (await op.describe()).runId;
-    await withWorker(r, async () => {
+    await withWorker(activities(r), async () => {
       r.gates.close('stage');
       const run = await startBatch('op-can');
       await waitUntil('the batch run holds the lease', async () => (await status()).running?.id === 'op-can');
@@ -215,7 +178,7 @@ describe('pipelineOperatorWorkflow', () => {
         const a = await op.executeUpdate(reprocessUpdate, { args: [{ from: iso(D + 2 * i * H), to: iso(D + (2 * i + 1) * H), reason: `r${i}` }] });
         ids.push(a.id);
       }
-      await waitUntil('the operator continued as new', async () => (await env.client.workflow.getHandle(workflowIds.operator()).describe()).runId !== firstRun);
+      await waitUntil('the operator continued as new', async () => (await temporal.env.client.workflow.getHandle(workflowIds.operator()).describe()).runId !== firstRun);
       const s = await status();
       expect(s.running?.id).toBe('op-can');
       expect(s.queued.map((q) => q.id)).toEqual(ids);
@@ -228,7 +191,7 @@ describe('pipelineOperatorWorkflow', () => {
 
   it('finishes a reprocess whose worker was killed mid-replace on another worker, replacing the window once', async () => {
     const r = rig();
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./killable-worker.ts', import.meta.url)), env.address, TQ], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./killable-worker.ts', import.meta.url)), temporal.env.address, TQ], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (d) => (out += String(d)));
     try {
@@ -238,7 +201,7 @@ describe('pipelineOperatorWorkflow', () => {
       await waitUntil('the other worker is replacing', async () => out.includes('replace-started attempt=1'), 60_000);
       kill(child);
       // The attempt times out on its heartbeat; the retry runs here. Steps done before the kill stay done.
-      await withWorker(r, async () => {
+      await withWorker(activities(r), async () => {
         await waitUntil('the reprocess finishes here', finished(accepted.id), 100_000);
         expect(r.calls).toEqual([`replace ${accepted.id} ${win(D, D + H)}`, `archive ${accepted.id}`]);
         expect((await status()).recent.at(-1)).toMatchObject({ id: accepted.id, outcome: 'completed', loaded: 5 });

@@ -1,20 +1,18 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RetentionActivities, RetentionCounts } from '../../activities/retention';
 import { DAY_MS, retentionPolicy, type RetentionPlan } from '../../batch/retention-plan';
 import { loadConfig } from '../../config';
 import { workflowIds } from '../../temporal.config';
-import { batchRunWorkflow, progressQuery } from '../../workflows/batch-run';
-import { pipelineOperatorWorkflow, reprocessUpdate, statusQuery } from '../../workflows/operator';
-import type { OperatorPolicy, OperatorStatus } from '../../workflows/operator-state';
+import { progressQuery } from '../../workflows/batch-run';
+import { reprocessUpdate } from '../../workflows/operator';
+import type { OperatorPolicy } from '../../workflows/operator-state';
 import { retentionProgressQuery, retentionWorkflow, type RetentionProgress } from '../../workflows/retention';
 import { operatorActivities, testPolicy, type WarehouseState } from '../helpers/operator';
+import { operatorTestEnv, waitUntil } from '../helpers/operator-env';
 import { Gates, pipelineFakes } from './operator-fakes';
 import { ensureRetentionSchedule, RETENTION_SCHEDULE_ID } from '../../cli/retention';
-import { startWorkflowTestEnv } from '../helpers/workflow-env';
 
 // The retention workflow on Temporal's test environment (our own dev-server binary), with the real
 // operator workflow granting the pipeline lease: it waits for a running batch run, holds the lease
@@ -28,22 +26,9 @@ const D = Math.floor(Date.now() / DAY_MS) * DAY_MS - DAY_MS;
 const iso = (ms: number) => new Date(ms).toISOString();
 const policy = { ...retentionPolicy(loadConfig({}, '/nonexistent')), batchSize: 100 };
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-let operator: WorkflowHandle<typeof pipelineOperatorWorkflow> | undefined;
-
-beforeAll(async () => {
-  ({ env, bundle } = await startWorkflowTestEnv());
-});
-
-afterEach(async () => {
-  await operator?.terminate('test over').catch(() => undefined);
-  operator = undefined;
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
+// Temporal's test environment for this file's tests; the operator a test starts ends with it.
+const temporal = operatorTestEnv(TQ);
+const { startOperator, status, startBatch, withWorker } = temporal;
 
 interface Rig {
   calls: string[];
@@ -81,30 +66,10 @@ function retentionFakes(r: Rig): RetentionActivities {
   };
 }
 
-async function withWorker<T>(r: Rig, fn: () => Promise<T>): Promise<T> {
-  const activities = { ...operatorActivities(env.client, TQ, r.warehouse, r.policy), ...pipelineFakes(r.calls, r.gates, r.warehouse), ...retentionFakes(r) };
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TQ, workflowBundle: bundle, activities });
-  return worker.runUntil(fn());
-}
+const activities = (r: Rig) => ({ ...operatorActivities(temporal.env.client, TQ, r.warehouse, r.policy), ...pipelineFakes(r.calls, r.gates, r.warehouse), ...retentionFakes(r) });
 
-async function startOperator(p: OperatorPolicy) {
-  operator = await env.client.workflow.start(pipelineOperatorWorkflow, { workflowId: workflowIds.operator(), taskQueue: TQ, args: [{ policy: p }] });
-  return operator;
-}
-
-const status = (): Promise<OperatorStatus> => env.client.workflow.getHandle(workflowIds.operator()).query(statusQuery);
-const startBatch = (runId: string) => env.client.workflow.start(batchRunWorkflow, { workflowId: workflowIds.batchRun(runId), taskQueue: TQ, args: [{ runId }] });
-const startRetention = (id: string) => env.client.workflow.start(retentionWorkflow, { workflowId: workflowIds.retention(id), taskQueue: TQ, args: [{}] });
+const startRetention = (id: string) => temporal.env.client.workflow.start(retentionWorkflow, { workflowId: workflowIds.retention(id), taskQueue: TQ, args: [{}] });
 const progress = (h: WorkflowHandle<typeof retentionWorkflow>): Promise<RetentionProgress> => h.query(retentionProgressQuery);
-
-async function waitUntil(what: string, check: () => Promise<boolean>, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
 
 const TABLE_ITEMS = ['gone-shards', 'sink-files', 'staged-files', 'realtime', 'bad-rows'];
 const OBJECT_ITEMS = ['archive-raw', 'bad-files', 'archive-enriched', 'archive-shredded', 'archive-reprocess', 'dripfeed', 'emr-runs', 'emr-logs'];
@@ -115,7 +80,7 @@ describe('retentionWorkflow', () => {
   it('waits for a running batch run, then holds the lease while it deletes: a batch run asked meanwhile waits for it', async () => {
     const r = rig();
     await startOperator(r.policy);
-    await withWorker(r, async () => {
+    await withWorker(activities(r), async () => {
       r.gates.close('stage');
       const first = await startBatch('ret-batch-1');
       await waitUntil('the batch run holds the lease', async () => (await status()).running?.id === 'ret-batch-1');
@@ -161,13 +126,13 @@ describe('retentionWorkflow', () => {
     const owed = { runId: 'skipped-1', from: D + 10 * H, to: D + 11 * H, reason: 'bad partition' };
     const r = rig({ policy: testPolicy({ reprocessOwedWindows: false }), warehouse: { watermark: D, owed: [owed] } });
     await startOperator(r.policy);
-    await withWorker(r, async () => {
+    await withWorker(activities(r), async () => {
       r.gates.close('stage');
       const batch = await startBatch('ret-batch-3');
       await waitUntil('the batch run holds the lease', async () => (await status()).running?.id === 'ret-batch-3');
       const retention = await startRetention('ret-2');
       await waitUntil('retention queues', async () => (await status()).queued.some((q) => q.id === 'ret-2'));
-      const op = env.client.workflow.getHandle(workflowIds.operator());
+      const op = temporal.env.client.workflow.getHandle(workflowIds.operator());
       const rp = await op.executeUpdate(reprocessUpdate, { args: [{ from: iso(D + 2 * H), to: iso(D + 3 * H), reason: 'enrichment fix' }] });
       r.gates.open('stage');
       await batch.result();
@@ -190,7 +155,7 @@ describe('retentionWorkflow', () => {
   it('a delete that fails past its retry policy fails the run and releases the lease; the next holder runs', async () => {
     const r = rig({ failItem: 'realtime' });
     await startOperator(r.policy);
-    await withWorker(r, async () => {
+    await withWorker(activities(r), async () => {
       const retention = await startRetention('ret-3');
       const err = await retention.result().then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(WorkflowFailedError);
@@ -207,16 +172,16 @@ describe('retentionWorkflow', () => {
 
   it('sluice up creates the schedule sluice-retention once, then brings its interval in line with the config and keeps a pause', async () => {
     const config = (every: string) => loadConfig({ SLUICE_RETENTION__EVERY: every, SLUICE_TEMPORAL__TASK_QUEUES__BATCH: TQ }, '/nonexistent');
-    const handle = env.client.schedule.getHandle(RETENTION_SCHEDULE_ID);
+    const handle = temporal.env.client.schedule.getHandle(RETENTION_SCHEDULE_ID);
     try {
-      expect(await ensureRetentionSchedule(env.client, config('6h'))).toBe('created');
-      expect(await ensureRetentionSchedule(env.client, config('6h'))).toBe('updated');
+      expect(await ensureRetentionSchedule(temporal.env.client, config('6h'))).toBe('created');
+      expect(await ensureRetentionSchedule(temporal.env.client, config('6h'))).toBe('updated');
       let d = await handle.describe();
       expect(d.spec.intervals?.map((i) => i.every)).toEqual([6 * H]);
       expect(d.action).toMatchObject({ type: 'startWorkflow', workflowType: 'retentionWorkflow', workflowId: 'retention/scheduled', taskQueue: TQ });
       expect(d.policies).toMatchObject({ overlap: 'SKIP' });
       await handle.pause('maintenance');
-      expect(await ensureRetentionSchedule(env.client, config('30m'))).toBe('updated');
+      expect(await ensureRetentionSchedule(temporal.env.client, config('30m'))).toBe('updated');
       d = await handle.describe();
       expect(d.spec.intervals?.map((i) => i.every)).toEqual([30 * 60_000]);
       expect(d.state).toMatchObject({ paused: true, note: 'maintenance' });
