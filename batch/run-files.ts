@@ -1,36 +1,42 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
-// The text parts a batch run writes (enriched, shred interim, shredded rows) are gzipped TSV, as
-// Snowplow's enriched and shredded outputs are: about 10× fewer bytes through the object store
-// for a few percent of the CPU, and Redshift COPYs them with GZIP. Inputs are read by name, so the
-// speed layer's plain `.tsv` enriched files (stream-enrich mode) are read as they are. Pure.
+// The text parts a batch run writes (enriched, shred interim, shredded rows) are compressed TSV:
+// about 10× fewer bytes through the object store for a few percent of the CPU. Inputs are read by
+// name, so the speed layer's plain `.tsv` enriched files (stream-enrich mode) are read as they are.
+// Pure.
 
+/** gzip, what Snowplow's enriched and shredded outputs are and what an engine without zstd writes. */
 export const TEXT_PART_EXTENSION = 'tsv.gz';
 
-// The enriched parts a classic run writes (enrich task → shred-reduce, on the same engine) never
-// leave the batch's own readers: no loader or warehouse reads them. Where the Node runtime has zstd
-// (Node ≥ 22.15 / 23.8; the local engine on Node 24), they are zstd level 1 instead: on enriched TSV
-// 3–4× the compression speed of gzip level 1 and ~1.6× its decompression speed, at a better ratio.
-// An engine without zstd (the EMR bundle targets Node 20) writes gzip; readers go by the name.
-// Shredded parts stay gzip: Redshift COPYs them with GZIP.
+// Where the Node runtime has zstd (Node ≥ 22.15 / 23.8; the local engine on Node 24), the parts
+// are zstd level 1: on enriched TSV and atomic rows 3–4× the compression speed of gzip level 1 and
+// ~2× its decompression speed, at a better ratio. Both warehouses read it: PostgreSQL's loader
+// unpacks by name, Redshift COPYs with ZSTD (copyCompression). An engine without zstd (the EMR
+// bundle targets the cluster's Node 20) writes gzip, and readers go by the name.
 const zstd = typeof zlib.zstdCompressSync === 'function' && typeof zlib.zstdDecompressSync === 'function';
-export const INTERMEDIATE_PART_EXTENSION = zstd ? 'tsv.zst' : TEXT_PART_EXTENSION;
+export const PART_EXTENSION = zstd ? 'tsv.zst' : TEXT_PART_EXTENSION;
 
 // Level 1: the object store round trip, not the ratio, is what costs here (level 6 is ~3× slower
 // for ~25% fewer bytes).
 const GZIP_LEVEL = 1;
 
+const text = (lines: string[]) => (lines.length ? `${lines.join('\n')}\n` : '');
+
 /** Lines as one gzipped part (a newline after each); no lines give a valid empty gzip file. */
 export function gzipLines(lines: string[]): Buffer {
-  return zlib.gzipSync(lines.length ? `${lines.join('\n')}\n` : '', { level: GZIP_LEVEL });
+  return zlib.gzipSync(text(lines), { level: GZIP_LEVEL });
 }
 
-/** Lines as one intermediate part (INTERMEDIATE_PART_EXTENSION): zstd level 1 where the runtime has it, else as gzipLines. */
-export function compressIntermediateLines(lines: string[]): Buffer {
+/** Lines as one part named with PART_EXTENSION: zstd level 1 where the runtime has it, else as gzipLines. */
+export function compressLines(lines: string[]): Buffer {
   if (!zstd) return gzipLines(lines);
-  const text = Buffer.from(lines.length ? `${lines.join('\n')}\n` : '', 'utf8');
-  return zlib.zstdCompressSync(text, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } });
+  return zlib.zstdCompressSync(text(lines), { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } });
+}
+
+/** The compression a part's name says it has. */
+export function partCompression(key: string): 'gzip' | 'zstd' | 'none' {
+  return key.endsWith('.gz') ? 'gzip' : key.endsWith('.zst') ? 'zstd' : 'none';
 }
 
 function zstdDecompress(key: string, body: Buffer): Buffer {
@@ -62,15 +68,19 @@ export function partLines(key: string, body: Buffer): string[] {
 }
 
 const gunzip = promisify(zlib.gunzip);
+const unzstd = zstd ? promisify(zlib.zstdDecompress) : undefined;
 
 /**
- * A part's bytes as they go into PostgreSQL's COPY: gunzipped when its key ends in `.gz`, off the
+ * A part's bytes as they go into PostgreSQL's COPY: unpacked by its name (`.gz`, `.zst`) off the
  * event loop (libuv's thread pool), so a loader feeding two COPYs at once never stalls one while
- * it unzips the other's next part.
+ * it unpacks the other's next part.
  */
 export async function partBytes(key: string, body: Buffer): Promise<Buffer> {
   // 1 MiB output chunks: with the default 16 KiB, each chunk is a round trip between the pool and
   // the event loop, and a 150 MB part unzips 2.5× slower than gunzipSync.
-  if (key.endsWith('.zst') && body.length) return zstdDecompress(key, body);
-  return key.endsWith('.gz') && body.length ? gunzip(body, { chunkSize: 1 << 20 }) : body;
+  if (!body.length) return body;
+  if (key.endsWith('.zst')) {
+    return unzstd ? unzstd(body, { chunkSize: 1 << 20 }) : zstdDecompress(key, body);
+  }
+  return key.endsWith('.gz') ? gunzip(body, { chunkSize: 1 << 20 }) : body;
 }

@@ -6,7 +6,7 @@ import { SchemaModelError, shredModel } from '../warehouse/shred-model';
 import type { TaskInput, TaskResult } from '../engine/job-types';
 import { dedupe } from './dedupe';
 import { partName, runPrefix, shredBucketPrefix, shreddedTypeOf, shreddedTypePrefix, shredSchemaKey } from './layout';
-import { compressIntermediateLines, gzipLines, INTERMEDIATE_PART_EXTENSION, partLines, TEXT_PART_EXTENSION } from './run-files';
+import { compressLines, PART_EXTENSION, partLines } from './run-files';
 import { notFound } from './shred-bad-rows';
 import { type Entity, schemaUrisIn } from './shred-event';
 import { ENTITY_FIELDS, EVENT_ID, lineCandidate, type ModelOrFailure, pickFields, shredLine } from './shred-line';
@@ -64,12 +64,12 @@ export function routeEnrichedLines(lines: Iterable<string>, buckets: number, sch
 }
 
 /**
- * Writes routed lines as `<folder of bucket b>part-<index>.<INTERMEDIATE_PART_EXTENSION>` (zstd, or
- * gzip where the runtime has no zstd: only shred-reduce reads them); empty buckets get no object.
+ * Writes routed lines as `<folder of bucket b>part-<index>.<PART_EXTENSION>` (zstd, or gzip where
+ * the runtime has no zstd); empty buckets get no object.
  */
 export async function putRouted(store: ObjectStore, folderOf: (bucket: number) => string, index: number, routed: RoutedLines): Promise<void> {
-  const part = partName(index, INTERMEDIATE_PART_EXTENSION);
-  await Promise.all(routed.buckets.map((rows, b) => (rows.length ? store.put(`${folderOf(b)}${part}`, compressIntermediateLines(rows)) : undefined)));
+  const part = partName(index, PART_EXTENSION);
+  await Promise.all(routed.buckets.map((rows, b) => (rows.length ? store.put(`${folderOf(b)}${part}`, compressLines(rows)) : undefined)));
 }
 
 export async function shredMapTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
@@ -158,11 +158,11 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
   if (unhandled > MAX_SKIPPED_IN_A_ROW && unhandled === kept.length) {
     throw new Error(`shred-reduce of bucket ${bucket}: all ${unhandled} lines failed alike, so the code is at fault, not the data: ${firstUnhandled}`);
   }
-  const part = partName(bucket, TEXT_PART_EXTENSION);
+  const part = partName(bucket, PART_EXTENSION);
   const written = new Set<string>();
   const writes: Promise<void>[] = [
-    store.put(`${runPrefix.shredded(t.runId)}${part}`, gzipLines(atomic)),
-    store.put(`${runPrefix.shreddedKeys(t.runId)}${part}`, gzipLines(keys)),
+    store.put(`${runPrefix.shredded(t.runId)}${part}`, compressLines(atomic)),
+    store.put(`${runPrefix.shreddedKeys(t.runId)}${part}`, compressLines(keys)),
     store.put(`${runPrefix.shreddedBad(t.runId)}reduce/${partName(bucket, 'json')}`, jsonLines(bad)),
   ];
   const tables: Record<string, number> = {};
@@ -171,7 +171,7 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
     const objectKey = `${shreddedTypePrefix(t.runId, { ...key, version: versionString(key.version) })}${part}`;
     written.add(objectKey);
     tables[uri] = rows.length;
-    writes.push(store.put(objectKey, gzipLines(rows)));
+    writes.push(store.put(objectKey, compressLines(rows)));
   }
   await Promise.all(writes);
   // A type this bucket wrote on an earlier attempt but not now (its schema changed state) must

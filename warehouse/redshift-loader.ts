@@ -3,6 +3,7 @@ import type { ObjectStore } from '../adapters/object-store';
 import { formatTstamp } from '../codecs/enriched-tsv';
 import type { SluiceConfig } from '../config';
 import { assertRunId } from '../batch/layout';
+import { partCompression } from '../batch/run-files';
 import { ATOMIC_COLUMNS } from './atomic-events';
 import { CATALOG_SCHEMA, catalogSql, shreddedTableNames, tablesFromCatalog, type CatalogRow } from './catalog';
 import { ATOMIC_SCHEMA, redshiftBaseDdl, tableColumns } from './ddl';
@@ -45,11 +46,23 @@ export interface RedshiftLoaderOptions {
 /** Index of the guard statement in the load batch (after the LOCK). */
 const GUARD_INDEX = 1;
 
-/** COPY's options for the shred step's gzipped text parts (atomic: atomic.events rows). */
-export function copyOptions(opts: Pick<RedshiftLoaderOptions, 'iamRoleArn' | 'region'>, atomic: boolean): string {
+export type CopyCompression = 'GZIP' | 'ZSTD';
+
+/**
+ * COPY's compression option for the parts under one prefix, from their names (the shred step
+ * writes zstd or gzip, batch/run-files.ts). One COPY reads a whole prefix with one option, so
+ * parts of both kinds there are refused.
+ */
+export function copyCompression(keys: readonly string[]): CopyCompression {
+  const kinds = new Set(keys.map(partCompression));
+  if (kinds.size !== 1 || kinds.has('none')) throw new Error(`parts under one COPY prefix must all be gzip or all zstd: ${keys.slice(0, 5).join(', ')}`);
+  return kinds.has('zstd') ? 'ZSTD' : 'GZIP';
+}
+
+/** COPY's options for compressed text parts (atomic: atomic.events rows). */
+export function copyOptions(opts: Pick<RedshiftLoaderOptions, 'iamRoleArn' | 'region'>, atomic: boolean, compression: CopyCompression = 'GZIP'): string {
   // DELIMITER '\t' and NULL AS '\\N' are fixed text: Redshift reads backslash escapes there.
-  // GZIP: the shred step writes gzipped parts (batch/run-files.ts).
-  const parts = [`IAM_ROLE ${quoteLiteral(opts.iamRoleArn)}`, "DELIMITER '\\t'", 'ESCAPE', 'GZIP'];
+  const parts = [`IAM_ROLE ${quoteLiteral(opts.iamRoleArn)}`, "DELIMITER '\\t'", 'ESCAPE', compression];
   parts.push(atomic ? 'EMPTYASNULL FILLRECORD' : "NULL AS '\\\\N'");
   parts.push('TRUNCATECOLUMNS', 'ACCEPTINVCHARS', "TIMEFORMAT 'auto'");
   if (opts.region) parts.push(`REGION ${quoteLiteral(opts.region)}`);
@@ -138,17 +151,17 @@ export function redshiftLoader(opts: RedshiftLoaderOptions): WarehouseLoader {
       }
       sqls.push(...plan.inTransaction);
       // The batch wins, per event (docs/warehouse.md): rows already there for the run's events go first.
-      if (outputs.keyParts.length) sqls.push(...replaceKeysSql(shreddedTables, `COPY ${LOAD_KEYS} (${quoteIdent('event_id')}, ${quoteIdent('collector_tstamp')}) FROM ${s3(outputs.keysPrefix)} ${copyOptions(opts, false)}`));
+      if (outputs.keyParts.length) sqls.push(...replaceKeysSql(shreddedTables, `COPY ${LOAD_KEYS} (${quoteIdent('event_id')}, ${quoteIdent('collector_tstamp')}) FROM ${s3(outputs.keysPrefix)} ${copyOptions(opts, false, copyCompression(outputs.keyParts))}`));
       const copies: { table: string; index: number; expected?: number }[] = [];
       if (outputs.atomicKeys.length) {
         copies.push({ table: 'events', index: sqls.length, expected: outputs.expectedAtomic });
-        sqls.push(`COPY ${qualified(ATOMIC_SCHEMA, 'events')} (${ATOMIC_COLUMNS.map(quoteIdent).join(', ')}) FROM ${s3(outputs.atomicPrefix)} ${copyOptions(opts, true)}`);
+        sqls.push(`COPY ${qualified(ATOMIC_SCHEMA, 'events')} (${ATOMIC_COLUMNS.map(quoteIdent).join(', ')}) FROM ${s3(outputs.atomicPrefix)} ${copyOptions(opts, true, copyCompression(outputs.atomicKeys))}`);
       }
       for (const t of outputs.types) {
         const table = plan.targets.get(t.uri)!;
         const cols = tableColumns(t.model.columns, 'redshift').map((c) => quoteIdent(c.name)).join(', ');
         copies.push({ table, index: sqls.length, expected: t.expected });
-        sqls.push(`COPY ${qualified(ATOMIC_SCHEMA, table)} (${cols}) FROM ${s3(t.prefix)} ${copyOptions(opts, false)}`);
+        sqls.push(`COPY ${qualified(ATOMIC_SCHEMA, table)} (${cols}) FROM ${s3(t.prefix)} ${copyOptions(opts, false, copyCompression(t.keys))}`);
       }
       sqls.push(
         `INSERT INTO ${MANIFEST} (${['run_id', 'event_count', 'window_from', 'window_to'].map(quoteIdent).join(', ')}) VALUES (${quoteLiteral(runId)}, ${outputs.expectedAtomic}, ${tstampLiteral(req.window.from)}, ${tstampLiteral(req.window.to)})`,

@@ -17,7 +17,7 @@ import type { ManagedProcess } from '../../stack/processes';
 import { projectRoot, s3Spec } from '../../stack/standins';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
 import { bucketOf } from '../../batch/shred-jobs';
-import { INTERMEDIATE_PART_EXTENSION } from '../../batch/run-files';
+import { PART_EXTENSION } from '../../batch/run-files';
 import { BAD_PER_FILE, deleteAll, RAW_RUN_BUCKETS, snapshot, stageRawRun } from './emr-fixtures';
 
 // Acceptance for the EMR engine: the step the engine would add to EMR (its exact
@@ -81,8 +81,8 @@ describe('EMR step under Apache Hadoop (local mode, S3A on s3rver)', () => {
     expect(tasks.map((t) => t.keys!.length)).toEqual([2, 1]);
     // Good events bucketed by event id (one object per non-empty bucket and task), one bad-rows object per task.
     const goodKeys = [...emrOutputs.keys()].filter((k) => k.startsWith(outputs[0]));
-    // The enriched parts are intermediate (only shred-reduce reads them): zstd where the runtime has it.
-    const part = new RegExp(`/bucket=0000[0-3]/part-0000[0-2]\\.${INTERMEDIATE_PART_EXTENSION.replace('.', '\\.')}$`);
+    // The enriched parts are zstd where the runtime has it.
+    const part = new RegExp(`/bucket=0000[0-3]/part-0000[0-2]\\.${PART_EXTENSION.replace('.', '\\.')}$`);
     expect(goodKeys.every((k) => part.test(k)), goodKeys.join()).toBe(true);
     expect(goodKeys.length).toBeGreaterThan(tasks.length);
     expect(emrOutputs.size - goodKeys.length).toBe(tasks.length);

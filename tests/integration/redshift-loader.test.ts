@@ -8,7 +8,7 @@ import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/en
 import type { SluiceConfig } from '../../config';
 import { DUPLICATE_SCHEMA_URI } from '../../batch/dedupe';
 import { runPrefix } from '../../batch/layout';
-import { partText } from '../../batch/run-files';
+import { PART_EXTENSION, partText } from '../../batch/run-files';
 import { runShred } from '../../batch/shred-run';
 import type { BatchEngine } from '../../engine/engine';
 import type { ManagedProcess } from '../../stack/processes';
@@ -16,6 +16,9 @@ import { s3Spec } from '../../stack/standins';
 import { ATOMIC_COLUMNS } from '../../warehouse/atomic-events';
 import { RedshiftStatementError } from '../../warehouse/redshift-data';
 import { redshiftLoaderFromConfig } from '../../warehouse/redshift-loader';
+
+// What the shred step writes on this runtime, so what the loader's COPYs name.
+const COMPRESSION = PART_EXTENSION.endsWith('.zst') ? 'ZSTD' : 'GZIP';
 import { startStandin, teardown, testConfig } from '../helpers/standins';
 import { inProcessEngine } from '../helpers/in-process-engine';
 
@@ -252,18 +255,18 @@ describe('Redshift loader (Data API protocol)', () => {
       'DROP TABLE IF EXISTS "sluice_load_keys"',
       'CREATE TEMPORARY TABLE "sluice_load_keys" ("event_id" CHAR(36) NOT NULL, "collector_tstamp" TIMESTAMP NOT NULL)',
       `COPY "sluice_load_keys" ("event_id", "collector_tstamp") FROM 's3://${bucket}/shredded/good/run=rs-1/_keys/' ` +
-        `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE GZIP NULL AS '\\\\N' TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
+        `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE ${COMPRESSION} NULL AS '\\\\N' TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
       'DELETE FROM "atomic"."events" USING "sluice_load_keys" WHERE "atomic"."events"."event_id" = "sluice_load_keys"."event_id" AND "atomic"."events"."collector_tstamp" = "sluice_load_keys"."collector_tstamp"',
       'DROP TABLE "sluice_load_keys"',
     ]);
     expect(load.sqls[9]).toBe(
       `COPY "atomic"."events" (${ATOMIC_COLUMNS.map((c) => `"${c}"`).join(', ')}) FROM 's3://${bucket}/shredded/good/run=rs-1/atomic-events/' ` +
-      `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE GZIP EMPTYASNULL FILLRECORD TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
+      `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE ${COMPRESSION} EMPTYASNULL FILLRECORD TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
     );
     expect(load.sqls[10]).toBe(
       'COPY "atomic"."com_acme_link_click_1" ("schema_vendor", "schema_name", "schema_format", "schema_version", "root_id", "root_tstamp", "ref_root", "ref_tree", "ref_parent", "target_url", "element_id", "tags") ' +
       `FROM 's3://${bucket}/shredded/good/run=rs-1/vendor=com.acme/name=link_click/format=jsonschema/version=1-0-0/' ` +
-      `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE GZIP NULL AS '\\\\N' TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
+      `IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE ${COMPRESSION} NULL AS '\\\\N' TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`,
     );
     expect(load.sqls[11]).toBe(`INSERT INTO "sluice"."load_manifest" ("run_id", "event_count", "window_from", "window_to") VALUES ('rs-1', 20, '2026-04-01 00:00:00.000', '2026-04-02 00:00:00.000')`);
     expect(load.sqls).toHaveLength(12);

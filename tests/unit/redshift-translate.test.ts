@@ -130,12 +130,14 @@ describe('parseCopy', () => {
   it("parses exactly what the loader's copyOptions() emits (atomic and shredded forms)", () => {
     expect(parseCopy(`COPY "atomic"."events" ("app_id", "platform") FROM 's3://sluice-data/shredded/good/run=r1/atomic-events/' ${LOADER_OPTIONS} EMPTYASNULL FILLRECORD TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'eu-west-1'`)).toEqual({
       table: '"atomic"."events"', columns: ['app_id', 'platform'], bucket: 'sluice-data', prefix: 'shredded/good/run=r1/atomic-events/',
-      iamRole: ROLE, region: 'eu-west-1', gzip: true,
+      iamRole: ROLE, region: 'eu-west-1', compression: 'gzip',
       text: { delimiter: '\t', nullAs: '\\N', emptyAsNull: true, fillRecord: true, truncateColumns: true, acceptInvChars: '?' },
     });
     const keys = parseCopy(`COPY "sluice_load_keys" ("event_id", "collector_tstamp") FROM 's3://b-1/k/' ${LOADER_OPTIONS} NULL AS '\\\\N' TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto'`);
-    expect(keys).toMatchObject({ table: '"sluice_load_keys"', bucket: 'b-1', prefix: 'k/', gzip: true, text: { nullAs: '\\N', emptyAsNull: false, fillRecord: false } });
+    expect(keys).toMatchObject({ table: '"sluice_load_keys"', bucket: 'b-1', prefix: 'k/', compression: 'gzip', text: { nullAs: '\\N', emptyAsNull: false, fillRecord: false } });
     expect(keys.region).toBeUndefined();
+    expect(parseCopy(`COPY t FROM 's3://b-1/k/' IAM_ROLE '${ROLE}' DELIMITER '\\t' ESCAPE ZSTD`).compression).toBe('zstd');
+    expect(parseCopy(`COPY t FROM 's3://b-1/k/' IAM_ROLE '${ROLE}' ESCAPE`).compression).toBeUndefined();
     expect(isCopyStatement('  copy t FROM x')).toBe(true);
     expect(isCopyStatement('SELECT 1')).toBe(false);
   });
@@ -145,6 +147,7 @@ describe('parseCopy', () => {
     expect(() => parseCopy(`${base} CSV`)).toThrow(/option "CSV" is not supported/);
     expect(() => parseCopy(`${base} MAXERROR 10`)).toThrow(/option "MAXERROR"/);
     expect(() => parseCopy(`${base} GZIP GZIP`)).toThrow(/GZIP given twice/);
+    expect(() => parseCopy(`${base} GZIP ZSTD`)).toThrow(/GZIP and ZSTD are exclusive/);
     expect(() => parseCopy(`${base} TIMEFORMAT 'epochsecs'`)).toThrow(/TIMEFORMAT 'auto'/);
     expect(() => parseCopy(`${base} DELIMITER '||'`)).toThrow(/single-byte/);
     expect(() => parseCopy(`COPY t FROM 's3://sluice-data/p/' IAM_ROLE '${ROLE}'`)).toThrow(/add ESCAPE/);

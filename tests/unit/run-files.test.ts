@@ -1,20 +1,30 @@
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { compressIntermediateLines, gzipLines, INTERMEDIATE_PART_EXTENSION, partBytes, partLines, partText, TEXT_PART_EXTENSION } from '../../batch/run-files';
+import { compressLines, gzipLines, PART_EXTENSION, partBytes, partCompression, partLines, partText, TEXT_PART_EXTENSION } from '../../batch/run-files';
+import { copyCompression } from '../../warehouse/redshift-loader';
 
-// The batch's text parts: gzip (what loaders and Redshift read), and the intermediate parts
-// between enrich and shred-reduce, zstd where the runtime has it. Readers go by the key's name.
+// The batch's text parts: zstd where the runtime has it, else gzip; both warehouses read either
+// (Redshift's COPY with ZSTD or GZIP). Readers go by the key's name.
 
 const lines = ['a\tb\tc', 'é\t🙂\t', 'x'.repeat(10_000)];
 
 describe('batch text parts', () => {
-  it('intermediate parts are zstd on a runtime with zstd, and read back by name', () => {
-    expect(INTERMEDIATE_PART_EXTENSION).toBe(typeof zlib.zstdCompressSync === 'function' ? 'tsv.zst' : TEXT_PART_EXTENSION);
-    const body = compressIntermediateLines(lines);
-    const key = `enriched/good/run=r/bucket=00000/part-00000.${INTERMEDIATE_PART_EXTENSION}`;
+  it('parts are zstd on a runtime with zstd, and read back by name', async () => {
+    expect(PART_EXTENSION).toBe(typeof zlib.zstdCompressSync === 'function' ? 'tsv.zst' : TEXT_PART_EXTENSION);
+    const body = compressLines(lines);
+    const key = `enriched/good/run=r/bucket=00000/part-00000.${PART_EXTENSION}`;
     expect(partLines(key, body)).toEqual(lines);
     expect(partText(key, body)).toBe(`${lines.join('\n')}\n`);
-    expect(partLines(key, compressIntermediateLines([]))).toEqual([]);
+    expect((await partBytes(key, body)).toString()).toBe(`${lines.join('\n')}\n`);
+    expect(partLines(key, compressLines([]))).toEqual([]);
+    expect(partCompression(key)).toBe(PART_EXTENSION === 'tsv.zst' ? 'zstd' : 'gzip');
+  });
+
+  it("Redshift's COPY option follows the parts' names, one kind per prefix", () => {
+    expect(copyCompression(['p/part-00000.tsv.zst', 'p/part-00001.tsv.zst'])).toBe('ZSTD');
+    expect(copyCompression(['p/part-00000.tsv.gz'])).toBe('GZIP');
+    expect(() => copyCompression(['p/part-00000.tsv.gz', 'p/part-00001.tsv.zst'])).toThrow(/must all be gzip or all zstd/);
+    expect(() => copyCompression(['p/part-00000.tsv'])).toThrow(/must all be gzip or all zstd/);
   });
 
   it('gzip, zstd and plain parts read alike; partBytes unpacks both codecs', async () => {

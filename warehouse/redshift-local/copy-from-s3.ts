@@ -23,7 +23,8 @@ export interface CopySpec {
   prefix: string;
   iamRole: string;
   region?: string;
-  gzip: boolean;
+  /** GZIP or ZSTD: how every object under the prefix is compressed (none when neither is given). */
+  compression?: 'gzip' | 'zstd';
   text: TextOptions;
 }
 
@@ -31,7 +32,7 @@ export class CopyOptionError extends Error {
   override name = 'CopyOptionError';
 }
 
-const SUPPORTED = ['IAM_ROLE', 'DELIMITER', 'ESCAPE', 'GZIP', 'EMPTYASNULL', 'FILLRECORD', 'NULL', 'TRUNCATECOLUMNS', 'ACCEPTINVCHARS', 'TIMEFORMAT', 'REGION'];
+const SUPPORTED = ['IAM_ROLE', 'DELIMITER', 'ESCAPE', 'GZIP', 'ZSTD', 'EMPTYASNULL', 'FILLRECORD', 'NULL', 'TRUNCATECOLUMNS', 'ACCEPTINVCHARS', 'TIMEFORMAT', 'REGION'];
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/s;
 
 export function isCopyStatement(sql: string): boolean {
@@ -59,7 +60,7 @@ export function parseCopy(sql: string): CopySpec {
     nameParts.push(t[k++].text);
   } while (t[k]?.text === '.' && ++k);
   const text: TextOptions = { delimiter: '|', nullAs: '\\N', emptyAsNull: false, fillRecord: false, truncateColumns: false };
-  const spec: Partial<CopySpec> = { table: nameParts.join('.'), text, gzip: false };
+  const spec: Partial<CopySpec> = { table: nameParts.join('.'), text };
   if (t[k]?.text === '(') {
     spec.columns = [];
     for (k++; t[k]?.text !== ')'; k++) {
@@ -125,7 +126,9 @@ export function parseCopy(sql: string): CopySpec {
         spec.region = literal('REGION');
         break;
       case 'GZIP':
-        spec.gzip = true;
+      case 'ZSTD':
+        if (spec.compression) fail('GZIP and ZSTD are exclusive');
+        spec.compression = opt === 'GZIP' ? 'gzip' : 'zstd';
         break;
       case 'EMPTYASNULL':
         text.emptyAsNull = true;
@@ -167,6 +170,12 @@ async function targetColumns(client: pg.ClientBase, spec: CopySpec): Promise<Tex
   });
 }
 
+function unpacker(compression: 'gzip' | 'zstd'): zlib.Gunzip | zlib.ZstdDecompress {
+  if (compression === 'gzip') return zlib.createGunzip({ chunkSize: 1 << 20 });
+  if (typeof zlib.createZstdDecompress !== 'function') throw new CopyDataError(`ZSTD: this Node runtime (${process.version}) has no zstd`);
+  return zlib.createZstdDecompress({ chunkSize: 1 << 20 });
+}
+
 /** Runs the COPY on `client` (inside the caller's transaction, if any); returns the rows loaded. */
 export async function runCopy(client: pg.ClientBase, spec: CopySpec, store: ObjectStore, cancelled: () => boolean): Promise<number> {
   const columns = await targetColumns(client, spec);
@@ -179,7 +188,7 @@ export async function runCopy(client: pg.ClientBase, spec: CopySpec, store: Obje
       if (cancelled()) throw new CopyDataError('Query cancelled.');
       const body = await store.get(key);
       const text = new RedshiftTextToPg(columns, spec.text, `s3://${spec.bucket}/${key}`);
-      const chunks: AsyncIterable<Buffer> | Buffer[] = spec.gzip && body.length ? Readable.from([body]).pipe(zlib.createGunzip({ chunkSize: 1 << 20 })) : [body];
+      const chunks: AsyncIterable<Buffer> | Buffer[] = spec.compression && body.length ? Readable.from([body]).pipe(unpacker(spec.compression)) : [body];
       for await (const chunk of chunks) {
         const out = text.push(chunk as Buffer);
         if (out.length) yield out;
