@@ -4,7 +4,7 @@ import { describeError, isRecordError } from '../speed/poison';
 import { parseSchemaUri } from '../warehouse/iglu';
 import type { ShredModel } from '../warehouse/shred-model';
 import { DUPLICATE_SCHEMA_URI } from './dedupe';
-import { atomicRowFromFields, copySafeLine } from './shred-atomic';
+import { atomicRowFromFields, atomicRowFromLine, copySafeLine, fieldEnds } from './shred-atomic';
 import { igluBadRow, type IgluFailure, parsingBadRow } from './shred-bad-rows';
 import { entitiesOf, type Entity } from './shred-event';
 import { type RenderStats, shreddedRow, ValueError } from './shred-values';
@@ -22,6 +22,7 @@ const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 // Fields read from a line without splitting all of it (ascending positions, as pickFields needs).
 const KEY_FIELDS = [COLLECTOR_TSTAMP, EVENT_ID, FINGERPRINT];
 const keyScratch: string[] = [];
+const ENDS = new Int32Array(ENRICHED_FIELD_COUNT);
 
 /**
  * Copies the fields at `positions` (ascending) of a tab-separated line into `out`, in that order,
@@ -105,15 +106,18 @@ export type ShreddedLine = { event: ShreddedEvent } | { bad: string; unhandled?:
  */
 export async function shredLine(line: string, eventId: string, originalEventId: string | undefined, modelFor: ModelFor, stats: RenderStats): Promise<ShreddedLine> {
   try {
-    const fields = line.split('\t');
-    const row = atomicRowFromFields(fields, eventId, copySafeLine(line), stats);
+    // What the line's fields give is read before the first await below: ENDS is shared scratch.
+    const whole = fieldEnds(line, ENDS) === ENRICHED_FIELD_COUNT;
+    const fields = whole ? undefined : line.split('\t');
+    const field = (i: number) => (whole ? line.slice(i === 0 ? 0 : ENDS[i - 1] + 1, ENDS[i]) : fields![i]);
+    const row = whole ? atomicRowFromLine(line, ENDS, eventId, stats) : atomicRowFromFields(fields!, eventId, copySafeLine(line), stats);
     if ('errors' in row) return { bad: parsingBadRow(line, { type: 'RowDecodingError', errors: row.errors }) };
-    const [contexts, unstruct, derived] = ENTITY_FIELDS.map((i) => fields[i]);
+    const [contexts, unstruct, derived] = ENTITY_FIELDS.map(field);
     const { entities, problems } = entitiesOf({ contexts, unstruct_event: unstruct, derived_contexts: derived });
     if (originalEventId) {
       entities.push({ field: 'derived_contexts', uri: DUPLICATE_SCHEMA_URI, key: parseSchemaUri(DUPLICATE_SCHEMA_URI), data: { originalEventId } });
     }
-    const collectorTstamp = fields[COLLECTOR_TSTAMP];
+    const collectorTstamp = field(COLLECTOR_TSTAMP);
     const failures: IgluFailure[] = problems.map((p) => ({ schemaKey: p.uri ?? p.field, message: p.message }));
     const rows: [string, string][] = [];
     for (const e of entities) {
