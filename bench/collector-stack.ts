@@ -7,6 +7,7 @@ import { ensureStream } from '../adapters/kinesis';
 import { loadConfig } from '../config';
 import { makeLogger } from '../observability/logger';
 import { ManagedProcess, httpReady } from '../stack/processes';
+import { COLLECTOR_NODE_FLAGS } from '../stack/stack';
 import { kinesaliteSpec, projectRoot } from '../stack/standins';
 import { COLLECTOR_BENCH_ENV, freePorts } from './collector-scenarios';
 
@@ -44,9 +45,9 @@ export async function collectorStack() {
     collectorPort,
     barePort,
     kinesalite,
-    /** The collector; `nodeFlags` go before its script (a profiler's). */
+    /** The collector, with the flags the stack gives it; `nodeFlags` go after them (a profiler's). */
     collector: (nodeFlags: string[] = []) =>
-      server({ name: 'collector', command: process.execPath, args: [...nodeFlags, '--import', tsx, path.join(projectRoot, 'collector', 'main.ts')], env, cwd: dataDir, ready: httpReady(`http://127.0.0.1:${collectorPort}/health`) }),
+      server({ name: 'collector', command: process.execPath, args: [...COLLECTOR_NODE_FLAGS, ...nodeFlags, '--import', tsx, path.join(projectRoot, 'collector', 'main.ts')], env, cwd: dataDir, ready: httpReady(`http://127.0.0.1:${collectorPort}/health`) }),
     /** The bare Fastify route (bench/bare-server.ts); `nodeFlags` as for the collector. */
     bare: (nodeFlags: string[] = []) =>
       server({ name: 'bare', command: process.execPath, args: [...nodeFlags, '--import', tsx, path.join(projectRoot, 'bench', 'bare-server.ts'), String(barePort)], ready: httpReady(`http://127.0.0.1:${barePort}/health`) }),

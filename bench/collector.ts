@@ -21,7 +21,8 @@ import type { LoadResult } from './load-generator';
 //
 // BENCH_SCENARIOS=get,post,redirect picks scenarios; BENCH_DURATION_MS, BENCH_WARMUP_MS,
 // BENCH_CONNECTIONS change the run; BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the collector
-// (bench/collector-profile.ts prints one summarised, per scenario).
+// (bench/collector-profile.ts prints one summarised, per scenario); BENCH_NODE_FLAGS='--a --b'
+// adds Node/V8 flags to the collector's own (stack/stack.ts COLLECTOR_NODE_FLAGS), for experiments.
 
 const say = (msg: string) => process.stderr.write(`[bench:collector] ${msg}\n`);
 
@@ -134,7 +135,7 @@ async function main(): Promise<void> {
   specDir = stack.dataDir;
   const bare = stack.bare();
   // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the collector there (for profiling, not for the table).
-  const collector = stack.collector(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : []);
+  const collector = stack.collector(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : (process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []));
   try {
     say(`starting kinesalite, the collector and the bare Fastify server (data in ${stack.dataDir})`);
     await stack.startKinesalite();
