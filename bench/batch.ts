@@ -19,6 +19,7 @@ import { connectTemporal } from '../workers/wiring';
 import { batchRunWorkflow, progressQuery } from '../workflows/batch-run';
 import { CPU_GROUPS, type CpuGroup, type CpuSampler, sampleCpu } from './cpu-sampler';
 import { advanceRawMarkers, writeRawFiles } from './raw-files';
+import { reportSummary } from './summary';
 import { testConfig } from '../tests/helpers/standins';
 
 // `npx tsx bench/batch.ts [events]` (default 1,000,000): one batch run end to end on the local
@@ -362,6 +363,11 @@ async function main(): Promise<void> {
     const run = { step: 'whole batch run', startMs: Math.min(...steps.map((s) => s.startMs)), endMs: Math.max(...steps.map((s) => s.endMs)) };
     out();
     out(cpuTable(cpu, [...steps, run, { step: 'ceiling COPY (the median one)', ...ceilingSpan }]));
+    const coreSeconds = [...cpu.between(run.startMs, run.endMs).values()].reduce((a, b) => a + b, 0);
+    reportSummary('batch', [
+      { measure: `whole batch run of ${loaded.toLocaleString('en-US')} events ÷ bare COPY of its atomic.events rows`, measured: `${fmt(ratio, 2)}× (${fmt(totalSeconds, 1)} s ÷ ${fmt(ceiling, 2)} s)`, target: '≤ 4×', met: ratio <= 4 },
+      { measure: 'core-seconds the run used (every process on the machine)', measured: fmt(coreSeconds, 0) },
+    ]);
   } finally {
     cpu?.stop();
     fs.rmSync(exportDir, { recursive: true, force: true });

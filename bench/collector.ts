@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SCENARIOS, metricValue, peakRssMb, runLoad, type ScenarioName } from './collector-scenarios';
 import { collectorStack } from './collector-stack';
+import { reportSummary } from './summary';
 import type { LoadResult } from './load-generator';
 
 // `npx tsx bench/collector.ts`: the collector (a real process, its sink writing to kinesalite)
@@ -238,6 +239,15 @@ async function main(): Promise<void> {
       `Sink: ${n(written)} records written to kinesalite for ${n(accepted)} requests accepted (warm-ups included)${written === accepted ? ': none lost' : ': **MISMATCH**'}.`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
+    reportSummary('collector', [
+      ...results.map((r) => {
+        const x = median(r.ratios);
+        const target = TARGETS[r.name];
+        return { measure: `${SCENARIOS[r.name].label}: collector ÷ bare Fastify CPU per request, same rate`, measured: `${x.toFixed(2)}×`, ...(target ? { target: `≤ ${target}×`, met: x <= target } : {}) };
+      }),
+      ...results.map((r) => ({ measure: `${SCENARIOS[r.name].label}: p99 at half the peak`, measured: `${r.collectorHalf.p99Ms.toFixed(1)} ms`, target: '< 20 ms', met: r.collectorHalf.p99Ms < 20 })),
+      { measure: 'collector peak RSS', measured: `${rss.toFixed(0)} MB`, target: '< 250 MB', met: rss < 250 },
+    ]);
   } finally {
     await stack.close();
   }

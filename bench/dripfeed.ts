@@ -23,6 +23,7 @@ import { executeStatement, fetchRows, makeRedshiftDataClient, redshiftTarget } f
 import { connectTemporal, makeSchemaLookup } from '../workers/wiring';
 import { sampleCpu } from './cpu-sampler';
 import { enrichMixPayload, mkEnrichmentsDir } from './enrich-mix';
+import { reportSummary } from './summary';
 import { consumerLags, latenciesFromCurves, percentile, trackAtRate } from './tracker-load';
 
 // `npm run bench:dripfeed` (also part of `npm run bench`): the warehouse dripfeed on the whole
@@ -310,6 +311,13 @@ async function main(): Promise<void> {
       row('dripfeed catch-up alone', `${paused.seconds.toFixed(1)} s, ${paused.rate.toFixed(0)} events/s`, `${(5 * RATE).toLocaleString('en-US')} events/s`, `${(paused.rate / RATE).toFixed(1)}× ingest (target 5×)`),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
+    const p99 = percentile(lat.latencies, 99);
+    reportSummary(`dripfeed (${redshift ? 'Redshift' : 'PostgreSQL'})`, [
+      { measure: 'events in atomic.events, each once', measured: `${lat.final.toLocaleString('en-US')} of ${lat.sent.toLocaleString('en-US')}, ${lat.doubled} twice`, target: 'all, 0', met: lat.final === lat.sent && lat.doubled === 0 },
+      { measure: 'latency p99, tracker → row', measured: ms(p99), target: redshift ? '≤ 60,000 ms' : '≤ 15,000 ms', met: p99 <= (redshift ? 60_000 : 15_000) },
+      ...(cpu ? [{ measure: 'dripfeed CPU ÷ bare COPY', measured: `${(cpu.dripUs / cpu.copyUs).toFixed(2)}×`, target: '≤ 2×', met: cpu.dripUs / cpu.copyUs <= 2 }] : []),
+      { measure: 'catch-up of the dripfeed alone', measured: `${(paused.rate / RATE).toFixed(1)}× ingest`, target: '≥ 5×', met: paused.rate / RATE >= 5 },
+    ]);
     if (lat.failed > 0) say(`warning: ${lat.failed} tracker requests failed (retried by the tracker)`);
   } finally {
     counts.close();

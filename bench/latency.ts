@@ -5,6 +5,7 @@ import { makeLogger } from '../observability/logger';
 import { Stack } from '../stack/stack';
 import { testConfig } from '../tests/helpers/standins';
 import { sampleKinesisReads } from './kinesis-reads';
+import { reportSummary } from './summary';
 import { consumerLags, latenciesFromCurves, percentile, trackAtRate } from './tracker-load';
 
 // `npx tsx bench/latency.ts`: end-to-end latency of the speed layer on the local defaults. Starts
@@ -98,6 +99,12 @@ async function main(): Promise<void> {
       ),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
+    const [p50, p99] = [percentile(latencies, 50), percentile(latencies, 99)];
+    reportSummary('latency', [
+      { measure: `tracker → serving API at ${RATE.toLocaleString('en-US')} events/s: visible`, measured: `${visible.toLocaleString('en-US')} of ${sent.toLocaleString('en-US')}`, target: 'all', met: visible === sent },
+      { measure: 'latency p50', measured: ms(p50), target: '≤ 2,000 ms', met: p50 <= 2_000 },
+      { measure: 'latency p99', measured: ms(p99), target: '≤ 5,000 ms', met: p99 <= 5_000 },
+    ]);
     if (failedRequests > 0) say(`warning: ${failedRequests} tracker requests failed (retried by the tracker)`);
   } finally {
     poller.stop = true;

@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { decodeCollectorPayload, encodeCollectorPayload, type CollectorPayload } from '../codecs/collector-payload';
@@ -8,9 +11,16 @@ import { enrichRecords } from '../speed/stream-enrich';
 import { createEnricher } from '../enrich/default-enricher';
 import { enrichMixPayload, mkEnrichmentsDir } from './enrich-mix';
 import { toCollectorPayload } from '../collector/payload';
+import { readSummary, reportSummary, summaryTable } from './summary';
+
+/** The whole-stack benchmarks `npm run bench` runs after the pure hot paths, in this order. */
+const STACK_BENCHES = ['collector', 'batch', 'latency', 'dripfeed'] as const;
 
 // `npm run bench`: throughput of the pure hot paths, each measured side by side in this one run
-// with a ceiling doing the least comparable work. Progress on stderr, the table on stdout.
+// with a ceiling doing the least comparable work; then the whole-stack benchmarks (collector,
+// batch, latency, dripfeed), each printing its own tables; then their headline figures in one
+// table. Progress on stderr, the tables on stdout. `tsx bench/run.ts <name>` runs one of them
+// alone (thrift, enrich, lzop, collector, batch, latency, dripfeed).
 
 interface Row {
   name: string;
@@ -110,7 +120,6 @@ function tp2Payload(events: number, i: number): CollectorPayload {
 
 async function main(): Promise<void> {
   process.stderr.write('sluice bench: pure hot paths, one run, side by side\n');
-  // `tsx bench/run.ts enrich` (or thrift, lzop) runs one benchmark alone.
   const only = process.argv[2];
   const payloads = Array.from({ length: 100 }, (_, i) => tp2Payload(10, i));
   const encoded = payloads.map(encodeCollectorPayload);
@@ -136,18 +145,32 @@ async function main(): Promise<void> {
     results[results.length - 2].baseline = `${(lzop / gzip).toFixed(2)}× gzip-1`;
   }
 
-  const width = Math.max(...results.map((r) => r.name.length));
-  process.stdout.write(`\n${'benchmark'.padEnd(width)}  ${'throughput'.padStart(14)}  unit        vs\n`);
-  for (const r of results) {
-    process.stdout.write(`${r.name.padEnd(width)}  ${Math.round(r.perSecond).toLocaleString('en-US').padStart(14)}  ${r.unit.padEnd(10)}  ${r.baseline ?? ''}\n`);
+  if (results.length) {
+    const width = Math.max(...results.map((r) => r.name.length));
+    process.stdout.write(`\n${'benchmark'.padEnd(width)}  ${'throughput'.padStart(14)}  unit        vs\n`);
+    for (const r of results) {
+      process.stdout.write(`${r.name.padEnd(width)}  ${Math.round(r.perSecond).toLocaleString('en-US').padStart(14)}  ${r.unit.padEnd(10)}  ${r.baseline ?? ''}\n`);
+    }
   }
-  // The whole-stack dripfeed benchmark (about 6 minutes), in its own process: its stack must not
-  // share this event loop. BENCH_SKIP_STACK=1 leaves it out.
-  if ((only === undefined && process.env.BENCH_SKIP_STACK !== '1') || only === 'dripfeed') {
-    process.stderr.write('  running bench/dripfeed.ts (the whole local stack)…\n');
+  // The whole-stack benchmarks, each in a process of its own (a stack must not share this event
+  // loop, and each starts its own on fresh ports), one after the other so none shares the cores
+  // with another: about 18 minutes in all. BENCH_SKIP_STACK=1 leaves them out.
+  const stackBenches = STACK_BENCHES.filter((b) => (only === undefined && process.env.BENCH_SKIP_STACK !== '1') || only === b);
+  const summaryFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-')), 'summary.jsonl');
+  const enrichRow = results.find((r) => r.name.startsWith('enrich:'));
+  if (enrichRow?.baseline) reportSummary('enrich', [{ measure: 'decode + enrich + TSV, share of its JSON parse+stringify ceiling', measured: enrichRow.baseline.replace(' of ceiling', ''), target: '≥ 40% (aim)' }], summaryFile);
+  for (const [i, bench] of stackBenches.entries()) {
+    process.stderr.write(`  running bench/${bench}.ts (${i + 1} of ${stackBenches.length}, the whole local stack)…\n`);
     process.stdout.write('\n');
-    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./dripfeed.ts', import.meta.url))], { stdio: 'inherit', env: process.env });
-    if (child.status !== 0) throw new Error(`bench/dripfeed.ts failed (exit ${child.status ?? child.signal})`);
+    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`./${bench}.ts`, import.meta.url))], {
+      stdio: 'inherit', env: { ...process.env, BENCH_SUMMARY_FILE: summaryFile },
+    });
+    if (child.status !== 0) throw new Error(`bench/${bench}.ts failed (exit ${child.status ?? child.signal})`);
+  }
+  const summary = readSummary(summaryFile);
+  fs.rmSync(path.dirname(summaryFile), { recursive: true, force: true });
+  if (stackBenches.length) {
+    process.stdout.write(`\n**Side by side, this run** (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} cores):\n\n${summaryTable(summary)}\n`);
   }
 }
 
