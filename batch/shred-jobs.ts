@@ -159,10 +159,12 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
     throw new Error(`shred-reduce of bucket ${bucket}: all ${unhandled} lines failed alike, so the code is at fault, not the data: ${firstUnhandled}`);
   }
   const part = partName(bucket, PART_EXTENSION);
-  const written = new Set<string>();
+  const atomicKey = `${runPrefix.shredded(t.runId)}${part}`;
+  const keysKey = `${runPrefix.shreddedKeys(t.runId)}${part}`;
+  const written = new Set<string>([atomicKey, keysKey]);
   const writes: Promise<void>[] = [
-    store.put(`${runPrefix.shredded(t.runId)}${part}`, compressLines(atomic)),
-    store.put(`${runPrefix.shreddedKeys(t.runId)}${part}`, compressLines(keys)),
+    store.put(atomicKey, compressLines(atomic)),
+    store.put(keysKey, compressLines(keys)),
     store.put(`${runPrefix.shreddedBad(t.runId)}reduce/${partName(bucket, 'json')}`, jsonLines(bad)),
   ];
   const tables: Record<string, number> = {};
@@ -174,11 +176,15 @@ export async function shredReduceTask(store: ObjectStore, t: TaskInput): Promise
     writes.push(store.put(objectKey, compressLines(rows)));
   }
   await Promise.all(writes);
-  // A type this bucket wrote on an earlier attempt but not now (its schema changed state) must
-  // not be loaded: remove this bucket's stale type files.
+  // What this bucket wrote on an earlier attempt but not now must not be loaded: a type whose
+  // schema changed state, or a part with another extension (an attempt on a runtime without
+  // zstd, or before the parts were zstd). Remove this bucket's stale parts.
   const runOut = runPrefix.shreddedRun(t.runId);
+  const stem = `/${partName(bucket, '')}`;
   for (const key of await store.list(runOut)) {
-    if (key.endsWith(`/${part}`) && shreddedTypeOf(key.slice(runOut.length)) && !written.has(key)) await store.delete(key);
+    if (written.has(key) || !key.startsWith(stem, key.lastIndexOf('/'))) continue;
+    const loaded = key.startsWith(runPrefix.shredded(t.runId)) || key.startsWith(runPrefix.shreddedKeys(t.runId)) || shreddedTypeOf(key.slice(runOut.length));
+    if (loaded) await store.delete(key);
   }
   // Written last: the loader trusts these counts only once every output above exists.
   await store.put(`${runPrefix.shreddedCounts(t.runId)}${partName(bucket, 'json')}`, JSON.stringify({ atomic: atomic.length, tables }));

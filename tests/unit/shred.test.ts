@@ -5,7 +5,7 @@ import { type EnrichedEvent, parseEnrichedTsv, toEnrichedTsv } from '../../codec
 import { dedupe, DUPLICATE_SCHEMA_URI, syntheticEventId } from '../../batch/dedupe';
 import type { TaskInput } from '../../engine/job-types';
 import { enrichedBucketPrefix, runPrefix, shredBucketPrefix } from '../../batch/layout';
-import { gzipLines, partLines, partText } from '../../batch/run-files';
+import { gzipLines, PART_EXTENSION, partLines, partText } from '../../batch/run-files';
 import { atomicRow } from '../../batch/shred-atomic';
 import { entitiesOf, schemaUrisIn } from '../../batch/shred-event';
 import { bucketOf, putRouted, routeEnrichedLines, shredMapTask, shredReduceTask } from '../../batch/shred-jobs';
@@ -259,7 +259,7 @@ describe('shred-map / shred-reduce (in-memory store)', () => {
     expect(groupRawFiles(files(4, 100_000_000)).map((g) => g.length)).toEqual([1, 1, 1, 1]);
   });
 
-  it('freezes schemas per run and removes a bucket\'s stale type files', async () => {
+  it('freezes schemas per run and removes a bucket\'s stale type files and parts', async () => {
     const store = memoryStore();
     await seed(store);
     const task = (key: string, index: number): TaskInput => ({ runId: RUN, key, index, etlTstamp: 0, buckets: 1 });
@@ -276,5 +276,15 @@ describe('shred-map / shred-reduce (in-memory store)', () => {
     expect(r2.tables?.[CLICK]).toBeUndefined();
     expect((await store.list(runPrefix.shreddedRun(RUN))).some((k) => k.includes('name=link_click'))).toBe(false);
     expect(parseEnrichedTsv(toEnrichedTsv(event(9))).event_id).toBe(ID(9));
+    // Parts an earlier attempt wrote with another extension (gzip, before zstd) go too; another
+    // bucket's parts and the counts stay.
+    const other = PART_EXTENSION === 'tsv.zst' ? 'tsv.gz' : 'tsv.zst';
+    const old = [`${runPrefix.shredded(RUN)}part-00000.${other}`, `${runPrefix.shreddedKeys(RUN)}part-00000.${other}`];
+    const kept = [`${runPrefix.shredded(RUN)}part-00001.${other}`];
+    for (const k of [...old, ...kept]) await store.put(k, gzipLines(['x']));
+    await shredReduceTask(store, task(shredBucketPrefix(RUN, 0), 0));
+    const after = await store.list(runPrefix.shreddedRun(RUN));
+    expect(after.filter((k) => old.includes(k) || kept.includes(k))).toEqual(kept);
+    expect(after.filter((k) => k.startsWith(runPrefix.shreddedCounts(RUN)))).toEqual([`${runPrefix.shreddedCounts(RUN)}part-00000.json`]);
   });
 });
