@@ -159,8 +159,9 @@ export function postgresSpec(config: SluiceConfig): ProcessSpec {
       '-c', 'wal_buffers=64MB',
       '-c', 'max_wal_size=4GB',
       // A load on a fresh server otherwise waits on zero-filling each new 16 MB WAL segment
-      // (IO:WALInitWrite, 14% of its COPYs' samples) and on extending table files through the
-      // default 128 MB of shared buffers (IO:DataFileExtend, 18%): bench/batch.ts.
+      // (IO:WALInitWrite, 14% of its COPYs' samples; none since). It also waited on extending
+      // table files (IO:DataFileExtend, 18% with the default 128 MB of shared buffers; 2% and 18%
+      // in two runs with 512 MB, so that part depends on the page cache too): bench/batch.ts.
       '-c', 'wal_init_zero=off',
       '-c', 'shared_buffers=512MB',
     ],
