@@ -8,9 +8,10 @@ import { CopyDataError, RedshiftTextToPg, type TextColumn, type TextOptions } fr
 import { identName, isSignificant, keyword, stringValue, type Token, tokenize } from './sql-tokens';
 
 // Redshift's `COPY table [(cols)] FROM 's3://bucket/prefix' …` on the local endpoint: the objects
-// under the prefix are listed and read through the project's ObjectStore, gunzipped, converted from
-// Redshift's text rules to PostgreSQL's (copy-text.ts) and streamed into `COPY … FROM STDIN` on the
-// statement's own connection, so a COPY inside a batch is part of the batch's transaction. Exactly
+// under the prefix are listed and read through the project's ObjectStore, unpacked (GZIP or ZSTD),
+// converted from Redshift's text rules to PostgreSQL's (copy-text.ts) and streamed into
+// `COPY … FROM STDIN` on the statement's own connection, so a COPY inside a batch is part of the
+// batch's transaction. Exactly
 // the options the loaders emit are understood (redshift-loader.ts copyOptions()); any other option
 // is refused by name rather than silently ignored.
 
