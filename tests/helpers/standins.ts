@@ -3,6 +3,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { makeS3Client } from '../../adapters/aws-clients';
+import { ensureBucket, type ObjectStore, s3ObjectStore } from '../../adapters/object-store';
 import { loadConfig, type SluiceConfig } from '../../config';
 import { makeLogger } from '../../observability/logger';
 import { ManagedProcess, type ProcessSpec } from '../../stack/processes';
@@ -101,6 +104,13 @@ export async function startStandin(spec: ProcessSpec, config: SluiceConfig): Pro
   const proc = new ManagedProcess(spec, path.join(config.dataDir, 'logs'), makeLogger(`test-${spec.name}`, 'warn'));
   await proc.start();
   return proc;
+}
+
+/** An S3 client on the config's s3rver, the bucket created, and the object store over it. */
+export async function bucketStore(config: SluiceConfig): Promise<{ client: S3Client; store: ObjectStore }> {
+  const client = makeS3Client(config);
+  await ensureBucket(client, config.s3.bucket);
+  return { client, store: s3ObjectStore(client, config.s3.bucket) };
 }
 
 /** Stops the stand-ins (in reverse order) and removes the config's temp data dir. */

@@ -1,8 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
 import type { StreamRecord } from '../../adapters/kinesis';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import type { ObjectStore } from '../../adapters/object-store';
 import { makePool, type Pool } from '../../adapters/postgres';
 import type { SluiceConfig } from '../../config';
 import { genericError, processorFor, sizeViolation, trackerProtocolViolations } from '../../enrich/bad-rows';
@@ -13,7 +12,7 @@ import { badRowsSinkProcessor, describeBadRow } from '../../speed/bad-rows-sink'
 import type { ManagedProcess } from '../../stack/processes';
 import { postgresSpec, s3Spec } from '../../stack/standins';
 import { migrateWarehouse } from '../../warehouse/migrate';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 
 // The bad-rows sink against real s3rver and PostgreSQL, and its search through the serving API.
 
@@ -29,9 +28,7 @@ beforeAll(async () => {
   [postgres, s3] = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config)]);
   await migrateWarehouse(config);
   pool = makePool(config);
-  client = makeS3Client(config);
-  await ensureBucket(client, config.s3.bucket);
-  store = s3ObjectStore(client, config.s3.bucket);
+  ({ client, store } = await bucketStore(config));
 });
 
 afterAll(async () => {

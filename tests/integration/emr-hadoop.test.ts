@@ -3,8 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import type { ObjectStore } from '../../adapters/object-store';
 import { runPrefix } from '../../batch/layout';
 import type { TaskInput } from '../../engine/job-types';
 import type { SluiceConfig } from '../../config';
@@ -15,7 +14,7 @@ import { runStreamingLocally, type LocalHadoopRun } from '../../engine/hadoop/lo
 import { localEngine } from '../../engine/local';
 import type { ManagedProcess } from '../../stack/processes';
 import { projectRoot, s3Spec } from '../../stack/standins';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 import { bucketOf } from '../../batch/shred-jobs';
 import { PART_EXTENSION } from '../../batch/run-files';
 import { BAD_PER_FILE, deleteAll, RAW_RUN_BUCKETS, snapshot, stageRawRun } from './emr-fixtures';
@@ -38,9 +37,7 @@ beforeAll(async () => {
   // The step reaches the bucket through S3A (s3a://), as plain Hadoop names it.
   config = testConfig({ SLUICE_EMR__FS_SCHEME: 's3a', SLUICE_EMR__CLUSTER_ID: 'transient' });
   s3 = await startStandin(s3Spec(config), config);
-  client = makeS3Client(config);
-  await ensureBucket(client, config.s3.bucket);
-  store = s3ObjectStore(client, config.s3.bucket);
+  ({ client, store } = await bucketStore(config));
   bundle = await buildJobBundle(config, path.join(config.dataDir, 'bundle'));
 });
 

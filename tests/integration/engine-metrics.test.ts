@@ -1,8 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import type { ObjectStore } from '../../adapters/object-store';
 import type { TaskInput } from '../../engine/job-types';
 import { runPrefix } from '../../batch/layout';
 import type { SluiceConfig } from '../../config';
@@ -12,7 +11,7 @@ import { s3Spec } from '../../stack/standins';
 import { buildWorkerHealthApp } from '../../workers/health-app';
 import { engineMetrics } from '../../workers/engine-metrics';
 import { makeLogger } from '../../observability/logger';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 import { stageRawRun } from './emr-fixtures';
 
 // The local engine's threads, queue and tasks on the workers' /metrics: real enrich tasks on real
@@ -28,9 +27,7 @@ let store: ObjectStore;
 beforeAll(async () => {
   config = testConfig();
   s3 = await startStandin(s3Spec(config), config);
-  client = makeS3Client(config);
-  await ensureBucket(client, config.s3.bucket);
-  store = s3ObjectStore(client, config.s3.bucket);
+  ({ client, store } = await bucketStore(config));
 });
 
 afterAll(async () => {

@@ -1,14 +1,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import type { ObjectStore } from '../../adapters/object-store';
 import type { TaskInput, TaskResult } from '../../engine/job-types';
 import { runPrefix } from '../../batch/layout';
 import type { SluiceConfig } from '../../config';
 import { localEngine } from '../../engine/local';
 import type { ManagedProcess } from '../../stack/processes';
 import { s3Spec } from '../../stack/standins';
-import { startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { bucketStore, startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
 import { BAD_PER_FILE, snapshot, stageRawRun } from './emr-fixtures';
 
 // The local engine's thread pool, running real enrich tasks against s3rver: steps of two runs
@@ -25,9 +24,7 @@ const EVENTS = 200;
 beforeAll(async () => {
   config = testConfig();
   s3 = await startStandin(s3Spec(config), config);
-  client = makeS3Client(config);
-  await ensureBucket(client, config.s3.bucket);
-  store = s3ObjectStore(client, config.s3.bucket);
+  ({ client, store } = await bucketStore(config));
 });
 
 afterAll(async () => {

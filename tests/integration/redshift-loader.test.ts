@@ -2,8 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import type { ObjectStore } from '../../adapters/object-store';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import type { SluiceConfig } from '../../config';
 import { DUPLICATE_SCHEMA_URI } from '../../batch/dedupe';
@@ -19,7 +18,7 @@ import { redshiftLoaderFromConfig } from '../../warehouse/redshift-loader';
 
 // What the shred step writes on this runtime, so what the loader's COPYs name.
 const COMPRESSION = PART_EXTENSION.endsWith('.zst') ? 'ZSTD' : 'GZIP';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 import { inProcessEngine } from '../helpers/in-process-engine';
 
 // The Redshift loader through the real @aws-sdk/client-redshift-data client, pointed at a small
@@ -184,9 +183,7 @@ beforeAll(async () => {
   const port = await api.start();
   config = testConfig();
   s3 = await startStandin(s3Spec(config), config);
-  client = makeS3Client(config);
-  await ensureBucket(client, config.s3.bucket);
-  store = s3ObjectStore(client, config.s3.bucket);
+  ({ client, store } = await bucketStore(config));
   // The Data API client takes the SDK's default credential chain, as in production.
   process.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
   process.env.AWS_SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';

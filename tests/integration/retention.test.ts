@@ -2,9 +2,9 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRetentionActivities, kinesisShardIds, type RetentionCounts } from '../../activities/retention';
-import { makeKinesisClient, makeS3Client } from '../../adapters/aws-clients';
+import { makeKinesisClient } from '../../adapters/aws-clients';
 import { ensureStream } from '../../adapters/kinesis';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import type { ObjectStore } from '../../adapters/object-store';
 import { makePool, type Pool } from '../../adapters/postgres';
 import { DAY_MS, HOUR_MS, dayOf, mergeWindows, planRetention, retentionPolicy, type RetentionPlan, type RetentionPolicy } from '../../batch/retention-plan';
 import type { SluiceConfig } from '../../config';
@@ -15,7 +15,7 @@ import { postgresBatchViewsStore } from '../../views/batch-views-postgres';
 import { recordOwedWindow } from '../../views/owed-windows';
 import { migrateWarehouse } from '../../warehouse/migrate';
 import { runActivity } from '../helpers/speed';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 
 // Retention's activities against real PostgreSQL, s3rver and kinesalite: what is older than each
 // cut-off goes, what is newer, still needed (open runs, unpublished files, each shard's last file)
@@ -45,9 +45,7 @@ beforeAll(async () => {
   procs = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config), startStandin(kinesaliteSpec(config), config)]);
   await migrateWarehouse(config);
   pool = makePool(config, 4);
-  s3 = makeS3Client(config);
-  await ensureBucket(s3, config.s3.bucket);
-  store = s3ObjectStore(s3, config.s3.bucket);
+  ({ client: s3, store } = await bucketStore(config));
   kinesis = makeKinesisClient(config);
   await ensureStream(kinesis, RAW, 2);
   await ensureStream(kinesis, BAD, 1);

@@ -3,8 +3,8 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSpeedActivities, type ConsumeInput, type SpeedMetrics } from '../../activities/speed';
-import { makeKinesisClient, makeS3Client } from '../../adapters/aws-clients';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import { makeKinesisClient } from '../../adapters/aws-clients';
+import type { ObjectStore } from '../../adapters/object-store';
 import { ensureStream, listShards, putRecords } from '../../adapters/kinesis';
 import { makePool, type Pool } from '../../adapters/postgres';
 import type { SluiceConfig } from '../../config';
@@ -15,7 +15,7 @@ import { RAW_FORMAT } from '../../speed/raw-sink';
 import type { ManagedProcess } from '../../stack/processes';
 import { kinesaliteSpec, postgresSpec, s3Spec } from '../../stack/standins';
 import { migrateWarehouse } from '../../warehouse/migrate';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 import { occurrences, readRawFiles, recordingMetrics, runActivity, startConsume, unpacedReads } from '../helpers/speed';
 
 // The raw S3 sink's exactly-once guarantee, against kinesalite, s3rver and PostgreSQL: two
@@ -37,9 +37,7 @@ beforeAll(async () => {
   config = testConfig();
   procs = await Promise.all([startStandin(kinesaliteSpec(config), config), startStandin(s3Spec(config), config), startStandin(postgresSpec(config), config)]);
   kinesis = makeKinesisClient(config);
-  const s3 = makeS3Client(config);
-  await ensureBucket(s3, config.s3.bucket);
-  store = s3ObjectStore(s3, config.s3.bucket);
+  ({ store } = await bucketStore(config));
   await migrateWarehouse(config);
   pool = makePool(config);
 });

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import type { ObjectStore } from '../../adapters/object-store';
 import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import type { SluiceConfig } from '../../config';
@@ -14,7 +13,7 @@ import { postgresSpec, s3Spec } from '../../stack/standins';
 import { migrateWarehouse } from '../../warehouse/migrate';
 import { postgresLoader } from '../../warehouse/postgres-loader';
 import { preparedTransactionsEnabled } from '../../warehouse/postgres-two-phase';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 
 // "The batch wins, per event" (docs/warehouse.md, "Dripfeed and batch"): rows already in the
 // warehouse for the events a run loads — as the dripfeed writes them — are replaced by the run's
@@ -47,10 +46,9 @@ beforeAll(async () => {
   [postgres, s3] = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config)]);
   await migrateWarehouse(config);
   pool = makePool(config);
-  const client = makeS3Client(config);
-  destroy = () => client.destroy();
-  await ensureBucket(client, config.s3.bucket);
-  store = s3ObjectStore(client, config.s3.bucket);
+  const s3Store = await bucketStore(config);
+  destroy = () => s3Store.client.destroy();
+  store = s3Store.store;
   engine = localEngine(config, 2);
 });
 

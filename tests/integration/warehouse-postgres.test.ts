@@ -1,7 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
+import type { ObjectStore } from '../../adapters/object-store';
 import { makePool, type Pool } from '../../adapters/postgres';
 import { type EnrichedEvent, formatTstamp, parseTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
 import type { SluiceConfig } from '../../config';
@@ -17,7 +16,7 @@ import { ATOMIC_COLUMNS, atomicColumnType } from '../../warehouse/atomic-events'
 import { migrateWarehouse } from '../../warehouse/migrate';
 import { postgresLoader } from '../../warehouse/postgres-loader';
 import { InjectedStop, preparedTransactionsEnabled, twoPhaseLoad } from '../../warehouse/postgres-two-phase';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 
 // Shred (shred-map + shred-reduce in the local engine's threads, against s3rver) and load into
 // the real PostgreSQL stand-in: a few thousand generated events with contexts, unstruct events
@@ -38,9 +37,7 @@ beforeAll(async () => {
   [postgres, s3] = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config)]);
   await migrateWarehouse(config);
   pool = makePool(config);
-  client = makeS3Client(config);
-  await ensureBucket(client, config.s3.bucket);
-  store = s3ObjectStore(client, config.s3.bucket);
+  ({ client, store } = await bucketStore(config));
   engine = localEngine(config, 2);
 });
 
