@@ -44,11 +44,12 @@ function zstdDecompress(key: string, body: Buffer): Buffer {
   return zlib.zstdDecompressSync(body);
 }
 
-/** A part's bytes as text: gunzipped when its key ends in `.gz`, zstd-decompressed when in `.zst`. */
+/** A part's bytes as text, unpacked as its name says (partCompression). */
 export function partText(key: string, body: Buffer): string {
   if (!body.length) return '';
-  if (key.endsWith('.gz')) return zlib.gunzipSync(body).toString('utf8');
-  if (key.endsWith('.zst')) return zstdDecompress(key, body).toString('utf8');
+  const compression = partCompression(key);
+  if (compression === 'gzip') return zlib.gunzipSync(body).toString('utf8');
+  if (compression === 'zstd') return zstdDecompress(key, body).toString('utf8');
   return body.toString('utf8');
 }
 
@@ -71,7 +72,7 @@ const gunzip = promisify(zlib.gunzip);
 const unzstd = zstd ? promisify(zlib.zstdDecompress) : undefined;
 
 /**
- * A part's bytes as they go into PostgreSQL's COPY: unpacked by its name (`.gz`, `.zst`) off the
+ * A part's bytes as they go into PostgreSQL's COPY: unpacked as its name says, off the
  * event loop (libuv's thread pool), so a loader feeding two COPYs at once never stalls one while
  * it unpacks the other's next part.
  */
@@ -79,8 +80,7 @@ export async function partBytes(key: string, body: Buffer): Promise<Buffer> {
   // 1 MiB output chunks: with the default 16 KiB, each chunk is a round trip between the pool and
   // the event loop, and a 150 MB part unzips 2.5× slower than gunzipSync.
   if (!body.length) return body;
-  if (key.endsWith('.zst')) {
-    return unzstd ? unzstd(body, { chunkSize: 1 << 20 }) : zstdDecompress(key, body);
-  }
-  return key.endsWith('.gz') ? gunzip(body, { chunkSize: 1 << 20 }) : body;
+  const compression = partCompression(key);
+  if (compression === 'zstd') return unzstd ? unzstd(body, { chunkSize: 1 << 20 }) : zstdDecompress(key, body);
+  return compression === 'gzip' ? gunzip(body, { chunkSize: 1 << 20 }) : body;
 }
