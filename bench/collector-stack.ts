@@ -9,7 +9,8 @@ import { makeLogger } from '../observability/logger';
 import { ManagedProcess, httpReady } from '../stack/processes';
 import { COLLECTOR_NODE_FLAGS } from '../stack/stack';
 import { kinesaliteSpec, projectRoot } from '../stack/standins';
-import { COLLECTOR_BENCH_ENV, freePorts } from './collector-scenarios';
+import { freePorts } from '../tests/helpers/standins';
+import { COLLECTOR_BENCH_ENV } from './collector-scenarios';
 
 // The processes bench/collector.ts and bench/collector-profile.ts measure, each a child process of
 // its own (so /proc and a profiler see it alone): kinesalite with the collector's streams, the

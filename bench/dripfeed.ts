@@ -15,7 +15,7 @@ import { cachedModels, rowsByType, shredRecords } from '../speed/dripfeed-shred'
 import { enrichRecords } from '../speed/stream-enrich';
 import { WAREHOUSE_PROCESSOR, warehouseDripfeedProcessor } from '../speed/warehouse-dripfeed';
 import { Stack } from '../stack/stack';
-import { freePortsSync, testConfig } from '../tests/helpers/standins';
+import { testConfig } from '../tests/helpers/standins';
 import { ATOMIC_SCHEMA } from '../warehouse/ddl';
 import { atomicCopySql, readTables, shreddedCopySql } from '../warehouse/postgres-load-steps';
 import { qualified, quoteIdent } from '../warehouse/sql';
@@ -265,7 +265,7 @@ async function main(): Promise<void> {
   // BENCH_WAREHOUSE=redshift: the same stack with warehouse.kind=redshift (the local Data API
   // endpoint); the latency and the dripfeed's own catch-up (the warehouse-stop and CPU parts are PostgreSQL's).
   const redshift = process.env.BENCH_WAREHOUSE === 'redshift';
-  const config = testConfig({ SLUICE_LOG__LEVEL: 'warn', ...(redshift ? { SLUICE_WAREHOUSE__KIND: 'redshift', SLUICE_WAREHOUSE__REDSHIFT__LOCAL_PORT: String(freePortsSync(1)[0]) } : {}) });
+  const config = testConfig({ SLUICE_LOG__LEVEL: 'warn', ...(redshift ? { SLUICE_WAREHOUSE__KIND: 'redshift' } : {}) });
   const stack = new Stack(config, makeLogger('bench', 'warn'));
   const pool = makePool(config, 4);
   const counts = warehouseCounts(config, pool);

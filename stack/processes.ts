@@ -66,6 +66,24 @@ export function httpReady(url: string): () => Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The last lines of a child's log (at most 2 KB), so a failed start says why where it is reported (CI). */
+function logTail(file: string, bytes = 2048): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(bytes, size));
+      fs.readSync(fd, buf, 0, buf.length, size - buf.length);
+      const lines = buf.toString('utf8').split('\n').slice(size > bytes ? 1 : 0).filter((l) => l.trim());
+      return lines.length ? `; its log ends:\n${lines.slice(-10).join('\n')}` : '';
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
 /** A child that ran this long before exiting is not crash-looping. */
 const HEALTHY_RUN_MS = 20_000;
 
@@ -98,7 +116,7 @@ export class ManagedProcess {
       if (this.restarts > 3) break;
       await sleep(200);
     }
-    throw new Error(`${this.spec.name} did not become ready; see ${this.logFile()}`);
+    throw new Error(`${this.spec.name} did not become ready; see ${this.logFile()}${logTail(this.logFile())}`);
   }
 
   logFile(): string {

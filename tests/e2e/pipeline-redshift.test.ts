@@ -5,7 +5,6 @@ import { fetchMergedCounts, waitFor, waitForRawSink } from '../../cli/probes';
 import { sendTrackerEvents } from '../../cli/send-events';
 import { executeStatement, fetchRows, makeRedshiftDataClient, redshiftTarget, type RedshiftTarget } from '../../warehouse/redshift-data';
 import { startE2eStack, type E2eStack } from '../helpers/e2e-stack';
-import { freePortsSync } from '../helpers/standins';
 
 // The same exactly-once walk as the default pipeline test, with warehouse.kind=redshift: the
 // dripfeed, the batch load, the batch views and the watermark go to Redshift through the Data API
@@ -21,8 +20,7 @@ let redshift: RedshiftDataClient;
 let target: RedshiftTarget;
 
 beforeAll(async () => {
-  const [endpointPort] = freePortsSync(1);
-  e2e = await startE2eStack('e2e-redshift', { SLUICE_WAREHOUSE__KIND: 'redshift', SLUICE_WAREHOUSE__REDSHIFT__LOCAL_PORT: String(endpointPort) }, 2);
+  e2e = await startE2eStack('e2e-redshift', { SLUICE_WAREHOUSE__KIND: 'redshift' }, 2);
   redshift = makeRedshiftDataClient(e2e.config);
   target = redshiftTarget(e2e.config);
 });

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -13,50 +12,27 @@ import { ManagedProcess, type ProcessSpec } from '../../stack/processes';
 // Test helpers: free ports, a config pointing every endpoint at fresh ports and a fresh temp data
 // dir, and real stand-ins (kinesalite, s3rver, PostgreSQL) started as managed child processes.
 
-function listenOnFreePort(): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
-
-function portOf(server: net.Server): number {
-  return (server.address() as net.AddressInfo).port;
-}
-
-function close(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = await listenOnFreePort();
-  const port = portOf(server);
-  await close(server);
-  return port;
-}
-
-/** `n` distinct free ports (all held open until every one is chosen, so none repeats). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) servers.push(await listenOnFreePort());
-    return servers.map(portOf);
-  } finally {
-    await Promise.all(servers.map(close));
-  }
-}
-
-// Holds n listeners open at once (so the ports are distinct), prints the ports, closes them.
+// Draws n distinct ports (all held open until every one is chosen, so none repeats), then
+// reserves each: Linux hands out ephemeral ports at random, so a port drawn and closed can come
+// back from the next bind(0) (the Temporal dev server draws its internal ports that way while it
+// starts) before our stand-in binds it. As the Temporal CLI does for its own ports, each port gets
+// one connection that the listening side closes first; the TIME_WAIT socket that leaves on the
+// port keeps bind(0) off it for a minute, while a listener with SO_REUSEADDR (Node, PostgreSQL,
+// Go) can still bind it. Prints the ports once every one is reserved and closed.
 const FREE_PORTS_SCRIPT = `
 const net = require('node:net');
+const reserveAndClose = (server) => new Promise((resolve) => {
+  server.once('connection', (socket) => socket.end());
+  const client = net.connect(server.address().port, '127.0.0.1');
+  client.on('end', () => client.end());
+  client.once('close', () => server.close(resolve));
+});
 const n = Number(process.argv[1]);
 const servers = [];
 const next = () => {
   if (servers.length === n) {
-    process.stdout.write(JSON.stringify(servers.map((s) => s.address().port)));
-    servers.forEach((s) => s.close());
+    const ports = servers.map((s) => s.address().port);
+    Promise.all(servers.map(reserveAndClose)).then(() => process.stdout.write(JSON.stringify(ports)));
     return;
   }
   const s = net.createServer();
@@ -65,10 +41,20 @@ const next = () => {
 next();
 `;
 
-/** `n` distinct free ports, synchronously (a short-lived child process draws them). */
+/** `n` distinct TCP ports free on 127.0.0.1 and kept from bind(0) for a minute (a short-lived child process draws them). */
 export function freePortsSync(n: number): number[] {
   const out = execFileSync(process.execPath, ['-e', FREE_PORTS_SCRIPT, String(n)], { encoding: 'utf8' });
   return JSON.parse(out) as number[];
+}
+
+/** `n` distinct free ports (freePortsSync; the draw takes milliseconds). */
+export async function freePorts(n: number): Promise<number[]> {
+  return freePortsSync(n);
+}
+
+/** One free port (freePortsSync). */
+export async function freePort(): Promise<number> {
+  return freePortsSync(1)[0];
 }
 
 /**
@@ -78,7 +64,7 @@ export function freePortsSync(n: number): number[] {
  */
 export function testConfig(overrides: Record<string, string> = {}): SluiceConfig {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-test-'));
-  const [kinesis, s3, postgres, temporal, temporalUi, collector, serving, workers] = freePortsSync(8);
+  const [kinesis, s3, postgres, temporal, temporalUi, collector, serving, workers, redshiftLocal] = freePortsSync(9);
   const env: Record<string, string> = {
     SLUICE_DATA_DIR: dataDir,
     SLUICE_LOG__LEVEL: 'warn',
@@ -93,6 +79,7 @@ export function testConfig(overrides: Record<string, string> = {}): SluiceConfig
     SLUICE_COLLECTOR__PORT: String(collector),
     SLUICE_SERVING__PORT: String(serving),
     SLUICE_WORKERS__PORT: String(workers),
+    SLUICE_WAREHOUSE__REDSHIFT__LOCAL_PORT: String(redshiftLocal),
     ...overrides,
   };
   // cwd = the temp dir, so a sluice.config.json in the project root is never picked up.

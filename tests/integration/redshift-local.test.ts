@@ -24,7 +24,7 @@ import {
 } from '../../warehouse/redshift-data';
 import { redshiftLoaderFromConfig } from '../../warehouse/redshift-loader';
 import { type RedshiftLocal, redshiftLocalFromConfig } from '../../warehouse/redshift-local/server';
-import { freePort, startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
 import { inProcessEngine } from '../helpers/in-process-engine';
 
 // The local Redshift Data API endpoint against the real stand-ins (PostgreSQL, s3rver), driven only
@@ -34,7 +34,6 @@ import { inProcessEngine } from '../helpers/in-process-engine';
 // shredded run, compared row for row with what the PostgreSQL loader loads from the same run.
 
 let config: SluiceConfig;
-let port: number;
 let postgres: ManagedProcess;
 let s3: ManagedProcess;
 let s3client: S3Client;
@@ -46,10 +45,8 @@ let target: RedshiftTarget;
 const poll = { pollMs: 25 };
 
 beforeAll(async () => {
-  port = await freePort();
   config = testConfig({
     SLUICE_WAREHOUSE__KIND: 'redshift',
-    SLUICE_WAREHOUSE__REDSHIFT__LOCAL_PORT: String(port),
     SLUICE_WAREHOUSE__REDSHIFT__POLL_MS: '50',
   });
   [postgres, s3] = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config)]);
@@ -76,10 +73,10 @@ const run = async (sql: string, params?: { name: string; value: string }[]) => f
 describe('local Redshift Data API endpoint', () => {
   it('is what mode=local defaults to: endpoint, workgroup and IAM role; /health answers', async () => {
     expect(config.warehouse.redshift).toMatchObject({
-      mode: 'local', endpoint: `http://127.0.0.1:${port}`, workgroupName: 'sluice-local', database: 'dev',
+      mode: 'local', endpoint: `http://127.0.0.1:${config.warehouse.redshift.localPort}`, workgroupName: 'sluice-local', database: 'dev',
       iamRoleArn: 'arn:aws:iam::000000000000:role/sluice-local-copy',
     });
-    expect(endpoint.url).toBe(`http://127.0.0.1:${port}`);
+    expect(endpoint.url).toBe(`http://127.0.0.1:${config.warehouse.redshift.localPort}`);
     // mode=aws: every setting as given, nothing defaulted to the local endpoint.
     const aws = loadConfig({ SLUICE_WAREHOUSE__KIND: 'redshift', SLUICE_WAREHOUSE__REDSHIFT__MODE: 'aws' }, config.dataDir).warehouse.redshift;
     expect([aws.endpoint, aws.workgroupName, aws.iamRoleArn]).toEqual(['', undefined, undefined]);

@@ -19,7 +19,7 @@ import { migrateWarehouse } from '../../warehouse/migrate';
 import { executeStatement, fetchRows, makeRedshiftDataClient, type RedshiftTarget, redshiftTarget } from '../../warehouse/redshift-data';
 import { type RedshiftLocal, redshiftLocalFromConfig } from '../../warehouse/redshift-local/server';
 import { runActivity } from '../helpers/speed';
-import { freePort, startStandin, teardown, testConfig } from '../helpers/standins';
+import { startStandin, teardown, testConfig } from '../helpers/standins';
 
 // warehouse.kind=redshift after the load: the views step recomputes the batch views and moves the
 // watermark in Redshift (the local Data API endpoint, strict: PostgreSQL-only SQL is refused),
@@ -39,7 +39,6 @@ const log = makeLogger('test', 'silent');
 beforeAll(async () => {
   config = testConfig({
     SLUICE_WAREHOUSE__KIND: 'redshift',
-    SLUICE_WAREHOUSE__REDSHIFT__LOCAL_PORT: String(await freePort()),
     SLUICE_WAREHOUSE__REDSHIFT__POLL_MS: '50',
   });
   postgres = await startStandin(postgresSpec(config), config);
