@@ -4,15 +4,12 @@ import { createRequire } from 'node:module';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makePool, type Pool } from '../../adapters/postgres';
-import type { SluiceConfig } from '../../config';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { makeLogger } from '../../observability/logger';
 import { buildServingApp } from '../../serving/app';
-import type { ManagedProcess } from '../../stack/processes';
-import { postgresSpec, projectRoot, temporalSpec } from '../../stack/standins';
-import { migrateWarehouse } from '../../warehouse/migrate';
-import { startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { projectRoot } from '../../stack/standins';
+import { waitFor } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // Access control over real sockets and real processes: the serving API bound to a non-loopback
 // address of this machine answers 401 without the token and serves PostgreSQL's answer with it;
@@ -34,25 +31,13 @@ const SECRETS = {
   wrongToken: 'wrong-tok-0a1b2c3d4e5f6a7b8c',
 };
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let temporal: ManagedProcess;
-let pool: Pool;
+const rig = useStandins({ postgres: true, temporal: true });
 let configFile: string;
 
-beforeAll(async () => {
-  config = testConfig();
-  [postgres, temporal] = await Promise.all([startStandin(postgresSpec(config), config), startStandin(temporalSpec(config), config)]);
-  await migrateWarehouse(config);
-  pool = makePool(config);
+beforeAll(() => {
   // The children read the resolved test config from a file, as `sluice up` hands it over.
-  configFile = path.join(config.dataDir, 'config.resolved.json');
-  fs.writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
-});
-
-afterAll(async () => {
-  await pool?.end();
-  await teardown(config, postgres, temporal);
+  configFile = path.join(rig.config.dataDir, 'config.resolved.json');
+  fs.writeFileSync(configFile, JSON.stringify(rig.config), { mode: 0o600 });
 });
 
 /** An address of this machine that is not loopback, or undefined when it has none. */
@@ -68,7 +53,7 @@ describe('serving API on a non-loopback address, over real HTTP', () => {
     // With no such interface, 0.0.0.0 is just as much off loopback; it is reached through 127.0.0.1.
     const address = nonLoopbackAddress();
     const host = address ?? '0.0.0.0';
-    const app = buildServingApp(pool, makeLogger('test', 'silent'), { host, token: SECRETS.servingToken });
+    const app = buildServingApp(rig.pool, makeLogger('test', 'silent'), { host, token: SECRETS.servingToken });
     try {
       await app.listen({ host, port: 0 });
       const base = `http://${address ?? '127.0.0.1'}:${(app.server.address() as net.AddressInfo).port}`;
@@ -140,7 +125,7 @@ describe('service processes', () => {
   });
 
   it('started off loopback with tokens and credentials: guarded over HTTP, and no secret in their logs', async () => {
-    const pgUrl = new URL(config.warehouse.postgresUrl);
+    const pgUrl = new URL(rig.config.warehouse.postgresUrl);
     pgUrl.password = SECRETS.pgPassword; // the local cluster trusts loopback, so any password connects
     const common = {
       SLUICE_LOG__LEVEL: 'trace',
@@ -156,9 +141,9 @@ describe('service processes', () => {
       collector: startService('collector/main.ts', { ...common, SLUICE_COLLECTOR__HOST: '0.0.0.0', SLUICE_COLLECTOR__TOKEN: SECRETS.collectorToken }),
     };
     const urls = {
-      serving: `http://127.0.0.1:${config.serving.port}`,
-      workers: `http://127.0.0.1:${config.workers.port}`,
-      collector: `http://127.0.0.1:${config.collector.port}`,
+      serving: `http://127.0.0.1:${rig.config.serving.port}`,
+      workers: `http://127.0.0.1:${rig.config.workers.port}`,
+      collector: `http://127.0.0.1:${rig.config.collector.port}`,
     };
     try {
       // The workers bundle the workflow code before they listen.

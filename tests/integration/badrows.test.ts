@@ -1,41 +1,15 @@
-import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StreamRecord } from '../../adapters/kinesis';
-import type { ObjectStore } from '../../adapters/object-store';
-import { makePool, type Pool } from '../../adapters/postgres';
-import type { SluiceConfig } from '../../config';
 import { genericError, processorFor, sizeViolation, trackerProtocolViolations } from '../../enrich/bad-rows';
 import { makeLogger } from '../../observability/logger';
 import { buildServingApp } from '../../serving/app';
 import { StaleCheckpointError } from '../../speed/processor';
 import { badRowsSinkProcessor, describeBadRow } from '../../speed/bad-rows-sink';
-import type { ManagedProcess } from '../../stack/processes';
-import { postgresSpec, s3Spec } from '../../stack/standins';
-import { migrateWarehouse } from '../../warehouse/migrate';
-import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // The bad-rows sink against real s3rver and PostgreSQL, and its search through the serving API.
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let s3: ManagedProcess;
-let pool: Pool;
-let client: S3Client;
-let store: ObjectStore;
-
-beforeAll(async () => {
-  config = testConfig();
-  [postgres, s3] = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config)]);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-  ({ client, store } = await bucketStore(config));
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await pool?.end();
-  await teardown(config, s3, postgres);
-});
+const rig = useStandins({ postgres: true, s3: true });
 
 const T0 = Date.UTC(2026, 10, 21, 12, 0, 0);
 const processor = processorFor('sluice-enrich-0.1.0');
@@ -61,20 +35,20 @@ describe('describeBadRow', () => {
 
 describe('bad-rows sink', () => {
   it('stores each record once in the table and in files, and the API searches them', async () => {
-    const sink = badRowsSinkProcessor(store, pool, { maxRecords: 10, maxBytes: 1 << 20, maxAgeMs: 1_000 });
+    const sink = badRowsSinkProcessor(rig.store, rig.pool, { maxRecords: 10, maxBytes: 1 << 20, maxAgeMs: 1_000 });
     const records = [...rows.map((r, i) => record(JSON.stringify(r), T0 + i * 1_000)), record('not json at all', T0 + 5_000)];
     const ctx = { stream: 'sluice-bad', shardId: 'shardId-000000000000' };
     expect(await sink.process(records, ctx, {})).toBe(records[3].sequenceNumber);
     // A repeated (stale) attempt of the same records finds the checkpoint moved: nothing new.
     await expect(sink.process(records, ctx, {})).rejects.toThrow(StaleCheckpointError);
-    const { rows: stored } = await pool.query('SELECT "type" FROM "sluice"."bad_rows" ORDER BY "received_at"');
+    const { rows: stored } = await rig.pool.query('SELECT "type" FROM "sluice"."bad_rows" ORDER BY "received_at"');
     expect(stored.map((r) => r.type)).toEqual(['generic_error', 'size_violation', 'tracker_protocol_violations', 'unparsable']);
-    const files = await store.list('bad/in/');
+    const files = await rig.store.list('bad/in/');
     expect(files).toHaveLength(1);
-    const lines = (await store.get(files[0])).toString().trim().split('\n');
+    const lines = (await rig.store.get(files[0])).toString().trim().split('\n');
     expect(lines).toEqual(records.map((r) => r.data.toString()));
 
-    const app = buildServingApp(pool, makeLogger('test', 'silent'));
+    const app = buildServingApp(rig.pool, makeLogger('test', 'silent'));
     const search = async (qs: string) => {
       const res = await app.inject({ url: `/v1/badrows?${qs}` });
       expect(res.statusCode).toBe(200);
@@ -110,9 +84,9 @@ describe('the bad-rows sink and what PostgreSQL refuses (issue #16)', () => {
     rows.push(JSON.stringify({ schema: 'iglu:com.snowplowanalytics.snowplow.badrows/generic_error/jsonschema/1-0-0', data: { 'key\u0000': 1 } }));
     const stream = 'badrows-unsafe';
     const records: StreamRecord[] = rows.map((r, i) => ({ sequenceNumber: String(9000 + i), partitionKey: 'p', data: Buffer.from(r), arrivalMs: at }));
-    const sink = badRowsSinkProcessor(store, pool, { maxRecords: 100, maxBytes: 1e9, maxAgeMs: 60_000 });
+    const sink = badRowsSinkProcessor(rig.store, rig.pool, { maxRecords: 100, maxBytes: 1e9, maxAgeMs: 60_000 });
     await sink.process(records, { stream, shardId: 'shardId-000000000000' }, {});
-    const { rows: stored } = await pool.query(`SELECT "sequence_number", "type", "row" FROM "sluice"."bad_rows" WHERE "stream" = $1 ORDER BY "sequence_number"`, [stream]);
+    const { rows: stored } = await rig.pool.query(`SELECT "sequence_number", "type", "row" FROM "sluice"."bad_rows" WHERE "stream" = $1 ORDER BY "sequence_number"`, [stream]);
     expect(stored.map((r) => r.type)).toEqual(['generic_error', 'generic_error', 'generic_error', 'unstorable']);
     expect(stored[0].row.data.payload).toBe('nul \ufffd inside');
     expect(stored[1].row.data.payload).toBe('lone \ufffd high and \ufffd low');

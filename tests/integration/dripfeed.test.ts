@@ -1,30 +1,22 @@
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSpeedActivities } from '../../activities/speed';
-import { makeKinesisClient, makeS3Client } from '../../adapters/aws-clients';
 import { ensureStream, listShards, putRecords } from '../../adapters/kinesis';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
 import { makePool, type Pool } from '../../adapters/postgres';
 import { runPrefix } from '../../batch/layout';
 import { runShred } from '../../batch/shred-run';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
-import type { SluiceConfig } from '../../config';
-import { localEngine } from '../../engine/local';
-import type { BatchEngine } from '../../engine/engine';
 import { pgCheckpointStore, readCheckpoint } from '../../speed/checkpoints';
 import { postgresDripfeed } from '../../speed/dripfeed-postgres';
 import { WAREHOUSE_PROCESSOR, warehouseDripfeedProcessor, type DripCommit } from '../../speed/warehouse-dripfeed';
-import type { ManagedProcess } from '../../stack/processes';
-import { kinesaliteSpec, postgresSpec, s3Spec } from '../../stack/standins';
 import { parseSchemaUri } from '../../warehouse/iglu';
-import { migrateWarehouse } from '../../warehouse/migrate';
 import { planLoad } from '../../warehouse/migration';
 import { WRITE_LOCK } from '../../warehouse/postgres-load-steps';
 import { postgresLoader } from '../../warehouse/postgres-loader';
 import { shredModel } from '../../warehouse/shred-model';
 import { recordingMetrics, startConsume, unpacedReads } from '../helpers/speed';
-import { sleep, startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { sleep, waitFor } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // The warehouse dripfeed (speed/warehouse-dripfeed.ts) on the real stand-ins: enriched records in
 // kinesalite, read by the real consume activity, committed into the real PostgreSQL. Exactly once
@@ -32,15 +24,7 @@ import { sleep, startStandin, teardown, testConfig, waitFor } from '../helpers/s
 // (dripfeed after batch, batch after dripfeed, late events); tables created and migrated
 // mid-stream; a schema the planner refuses as loader bad rows; a warehouse outage.
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let kinesalite: ManagedProcess;
-let s3: ManagedProcess;
-let kinesis: KinesisClient;
-let pool: Pool;
-let store: ObjectStore;
-let engine: BatchEngine;
-let destroyS3: () => void;
+const rig = useStandins({ postgres: true, kinesis: true, s3: true, engineThreads: 2 });
 let streamSeq = 0;
 
 const SELF = 'http://iglucentral.com/schemas/com.snowplowanalytics.self-desc/schema/jsonschema/1-0-0#';
@@ -54,31 +38,6 @@ const SCHEMAS: Record<string, object> = {
   'iglu:com.acme/blocked/jsonschema/1-0-0': schema('blocked', '1-0-0', { x: { type: 'integer' } }),
 };
 const lookup = async (uri: string) => SCHEMAS[uri];
-
-beforeAll(async () => {
-  config = testConfig();
-  [postgres, kinesalite, s3] = await Promise.all([
-    startStandin(postgresSpec(config), config), startStandin(kinesaliteSpec(config), config), startStandin(s3Spec(config), config),
-  ]);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-  // Idle connections break when the outage test stops PostgreSQL: not an error of the test.
-  pool.on('error', () => undefined);
-  kinesis = makeKinesisClient(config);
-  const s3Client = makeS3Client(config);
-  destroyS3 = () => s3Client.destroy();
-  await ensureBucket(s3Client, config.s3.bucket);
-  store = s3ObjectStore(s3Client, config.s3.bucket);
-  engine = localEngine(config, 2);
-});
-
-afterAll(async () => {
-  await engine?.close();
-  kinesis?.destroy();
-  destroyS3?.();
-  await pool?.end();
-  await teardown(config, s3, kinesalite, postgres);
-});
 
 const T0 = Date.UTC(2026, 10, 2, 10, 0, 0);
 let idSeq = 0;
@@ -95,27 +54,27 @@ function line(id: string, at: number, entity?: { uri: string; data: object }, ap
 
 async function newStream(): Promise<{ stream: string; shardId: string }> {
   const stream = `drip-${process.pid}-${++streamSeq}`;
-  await ensureStream(kinesis, stream, 1);
-  return { stream, shardId: (await listShards(kinesis, stream))[0].shardId };
+  await ensureStream(rig.kinesis, stream, 1);
+  return { stream, shardId: (await listShards(rig.kinesis, stream))[0].shardId };
 }
 
 async function put(stream: string, lines: string[]): Promise<void> {
   for (let i = 0; i < lines.length; i += 100) {
     const chunk = lines.slice(i, i + 100).map((l) => ({ data: Buffer.from(l), partitionKey: 'pk' }));
-    expect((await putRecords(kinesis, stream, chunk)).failed).toEqual([]);
+    expect((await putRecords(rig.kinesis, stream, chunk)).failed).toEqual([]);
   }
 }
 
 function dripfeed(opts: { maxRecords?: number; lockTimeoutMs?: number; pool?: Pool } = {}) {
   const commits: DripCommit[] = [];
   const processor = warehouseDripfeedProcessor(
-    postgresDripfeed(opts.pool ?? pool, { lockTimeoutMs: opts.lockTimeoutMs ?? 30_000 }), lookup,
+    postgresDripfeed(opts.pool ?? rig.pool, { lockTimeoutMs: opts.lockTimeoutMs ?? 30_000 }), lookup,
     { maxRecords: opts.maxRecords ?? 5_000, maxBytes: 8 << 20, maxAgeMs: 0 },
     { onCommit: (_shard, _records, c) => void commits.push(c) },
   );
   const metrics = recordingMetrics();
   const activities = createSpeedActivities({
-    kinesis, reads: unpacedReads(kinesis), temporal: undefined as unknown as Client, processors: { [WAREHOUSE_PROCESSOR]: processor }, checkpoints: pgCheckpointStore(pool),
+    kinesis: rig.kinesis, reads: unpacedReads(rig.kinesis), temporal: undefined as unknown as Client, processors: { [WAREHOUSE_PROCESSOR]: processor }, checkpoints: pgCheckpointStore(rig.pool),
     startPosition: { type: 'TRIM_HORIZON' }, pollMs: 20, budgetMs: 2_500, maxRecords: 1_000_000, readLimit: 25, metrics,
   });
   return { activities, commits, metrics };
@@ -125,14 +84,14 @@ const consume = (d: ReturnType<typeof dripfeed>, stream: string, shardId: string
   startConsume(d.activities, { stream, processor: WAREHOUSE_PROCESSOR, shardId }).result;
 
 async function countWhere(table: string, column: string, ids: string[]): Promise<number> {
-  const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE "${column}" = ANY($1::char(36)[])`, [ids]);
+  const { rows } = await rig.pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE "${column}" = ANY($1::char(36)[])`, [ids]);
   return rows[0].n as number;
 }
 const eventsOf = (ids: string[]) => countWhere('"atomic"."events"', 'event_id', ids);
 
 /** Events that occur more than once in atomic.events among `ids`. */
 async function doubled(ids: string[]): Promise<number> {
-  const { rows } = await pool.query(`SELECT count(*)::int AS n FROM (SELECT "event_id" FROM "atomic"."events" WHERE "event_id" = ANY($1::char(36)[]) GROUP BY 1 HAVING count(*) > 1) d`, [ids]);
+  const { rows } = await rig.pool.query(`SELECT count(*)::int AS n FROM (SELECT "event_id" FROM "atomic"."events" WHERE "event_id" = ANY($1::char(36)[]) GROUP BY 1 HAVING count(*) > 1) d`, [ids]);
   return rows[0].n as number;
 }
 
@@ -146,7 +105,7 @@ describe('warehouse dripfeed (PostgreSQL)', () => {
     expect(first.records).toBe(60);
     expect(await eventsOf(ids)).toBe(60);
     expect(await countWhere('"atomic"."com_acme_click_1"', 'root_id', ids)).toBe(30);
-    expect(await readCheckpoint(pool, { stream, processor: WAREHOUSE_PROCESSOR, shardId })).toBe(first.checkpoint);
+    expect(await readCheckpoint(rig.pool, { stream, processor: WAREHOUSE_PROCESSOR, shardId })).toBe(first.checkpoint);
     // The durable checkpoint wins: a new attempt reads nothing again.
     const again = await consume(dripfeed(), stream, shardId);
     expect(again.records).toBe(0);
@@ -172,25 +131,25 @@ describe('warehouse dripfeed (PostgreSQL)', () => {
     const ids = Array.from({ length: 40 }, newId);
     await put(stream, ids.map((id, i) => line(id, T0 + i * 100)));
     // Hold the write lock, so the attempt stops inside its transaction (checkpoint moved, rows not yet written).
-    const holder = await pool.connect();
+    const holder = await rig.pool.connect();
     await holder.query('SELECT pg_advisory_lock(hashtext($1))', [WRITE_LOCK]);
-    const victimPool = makePool(config, 2);
+    const victimPool = makePool(rig.config, 2);
     victimPool.on('error', () => undefined);
     const victim = dripfeed({ pool: victimPool });
     const attempt = consume(victim, stream, shardId);
     let pid = 0;
     await waitFor(async () => {
-      const { rows } = await pool.query(`SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%' AND pid <> $1`, [(holder as unknown as { processID: number }).processID]);
+      const { rows } = await rig.pool.query(`SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%' AND pid <> $1`, [(holder as unknown as { processID: number }).processID]);
       pid = rows[0]?.pid ?? 0;
       return pid !== 0;
     });
-    await pool.query('SELECT pg_terminate_backend($1)', [pid]);
+    await rig.pool.query('SELECT pg_terminate_backend($1)', [pid]);
     await expect(attempt).rejects.toThrow();
     await holder.query('SELECT pg_advisory_unlock(hashtext($1))', [WRITE_LOCK]);
     holder.release();
     await victimPool.end();
     expect(await eventsOf(ids)).toBe(0);
-    expect(await readCheckpoint(pool, { stream, processor: WAREHOUSE_PROCESSOR, shardId })).toBeUndefined();
+    expect(await readCheckpoint(rig.pool, { stream, processor: WAREHOUSE_PROCESSOR, shardId })).toBeUndefined();
     await consume(dripfeed(), stream, shardId);
     expect(await eventsOf(ids)).toBe(40);
     expect(await doubled(ids)).toBe(0);
@@ -200,11 +159,11 @@ describe('warehouse dripfeed (PostgreSQL)', () => {
     let runSeq = 0;
     async function batchLoad(lines: string[], window: { from: number; to: number }) {
       const runId = `drip-${process.pid}-${++runSeq}`;
-      await store.put(`${runPrefix.enriched(runId)}part-00000.tsv`, `${lines.join('\n')}\n`);
-      await runShred({ store, engine, lookup }, { runId, inputPrefix: runPrefix.enriched(runId), buckets: 2, etlTstamp: T0 });
-      return postgresLoader({ pool, store }).loadRun({ runId, window });
+      await rig.store.put(`${runPrefix.enriched(runId)}part-00000.tsv`, `${lines.join('\n')}\n`);
+      await runShred({ store: rig.store, engine: rig.engine, lookup }, { runId, inputPrefix: runPrefix.enriched(runId), buckets: 2, etlTstamp: T0 });
+      return postgresLoader({ pool: rig.pool, store: rig.store }).loadRun({ runId, window });
     }
-    const appOf = async (id: string) => (await pool.query('SELECT "app_id" FROM "atomic"."events" WHERE "event_id" = $1', [id])).rows.map((r) => r.app_id as string);
+    const appOf = async (id: string) => (await rig.pool.query('SELECT "app_id" FROM "atomic"."events" WHERE "event_id" = $1', [id])).rows.map((r) => r.app_id as string);
 
     it('dripfeed after batch: events the batch loaded are not doubled; the rest are added', async () => {
       const { stream, shardId } = await newStream();
@@ -233,7 +192,7 @@ describe('warehouse dripfeed (PostgreSQL)', () => {
       expect(await doubled([...both, ...dripOnly])).toBe(0);
       expect(await appOf(both[0])).toEqual(['batch']);
       expect(await appOf(dripOnly[0])).toEqual(['drip']);
-      const targets = await pool.query(`SELECT "target" FROM "atomic"."com_acme_click_1" WHERE "root_id" = ANY($1::char(36)[]) ORDER BY 1`, [both]);
+      const targets = await rig.pool.query(`SELECT "target" FROM "atomic"."com_acme_click_1" WHERE "root_id" = ANY($1::char(36)[]) ORDER BY 1`, [both]);
       expect(targets.rows.map((r) => r.target)).toEqual(both.map((_, i) => `batch-${i}`).sort());
     });
 
@@ -255,7 +214,7 @@ describe('warehouse dripfeed (PostgreSQL)', () => {
     const v1 = Array.from({ length: 10 }, newId);
     const v101 = Array.from({ length: 10 }, newId);
     const v2 = Array.from({ length: 10 }, newId);
-    await pool.query('DROP TABLE IF EXISTS "atomic"."com_acme_click_1", "atomic"."com_acme_click_2" CASCADE');
+    await rig.pool.query('DROP TABLE IF EXISTS "atomic"."com_acme_click_1", "atomic"."com_acme_click_2" CASCADE');
     const d = dripfeed({ maxRecords: 10 });
     await put(stream, v1.map((id, i) => line(id, T0 + i, { uri: 'iglu:com.acme/click/jsonschema/1-0-0', data: { target: `a${i}` } })));
     const run = consume(d, stream, shardId);
@@ -267,10 +226,10 @@ describe('warehouse dripfeed (PostgreSQL)', () => {
     await consume(d, stream, shardId); // whatever the first attempt's budget left
     expect(await eventsOf([...v1, ...v101, ...v2])).toBe(30);
     expect(await countWhere('"atomic"."com_acme_click_1"', 'root_id', [...v1, ...v101])).toBe(20);
-    const labels = await pool.query(`SELECT count("label")::int AS n FROM "atomic"."com_acme_click_1" WHERE "root_id" = ANY($1::char(36)[])`, [v101]);
+    const labels = await rig.pool.query(`SELECT count("label")::int AS n FROM "atomic"."com_acme_click_1" WHERE "root_id" = ANY($1::char(36)[])`, [v101]);
     expect(labels.rows[0].n).toBe(10);
     expect(await countWhere('"atomic"."com_acme_click_2"', 'root_id', v2)).toBe(10);
-    const comment = await pool.query(`SELECT obj_description('"atomic"."com_acme_click_1"'::regclass) AS c`);
+    const comment = await rig.pool.query(`SELECT obj_description('"atomic"."com_acme_click_1"'::regclass) AS c`);
     expect(comment.rows[0].c).toBe('iglu:com.acme/click/jsonschema/1-0-1');
     expect(d.commits.flatMap((c) => c.actions.map((a) => a.kind))).toEqual(expect.arrayContaining(['create', 'add-column', 'comment']));
   });
@@ -278,12 +237,12 @@ describe('warehouse dripfeed (PostgreSQL)', () => {
   it('turns the events of a schema the planner refuses into loader bad rows, and keeps moving', async () => {
     const { stream, shardId } = await newStream();
     // Both names the planner could give com.acme/blocked belong to tables without an Iglu comment.
-    await pool.query('CREATE TABLE IF NOT EXISTS "atomic"."com_acme_blocked_1" ("x" int)');
+    await rig.pool.query('CREATE TABLE IF NOT EXISTS "atomic"."com_acme_blocked_1" ("x" int)');
     // The planner's second choice (a hashed name), asked of the planner itself.
     const key = parseSchemaUri('iglu:com.acme/blocked/jsonschema/1-0-0');
     const plan = planLoad('postgres', new Map([['com_acme_blocked_1', { name: 'com_acme_blocked_1', columns: [] }]]), [shredModel(key, SCHEMAS['iglu:com.acme/blocked/jsonschema/1-0-0'])]);
     const alternative = [...plan.targets.values()][0];
-    await pool.query(`CREATE TABLE IF NOT EXISTS "atomic"."${alternative}" ("x" int)`);
+    await rig.pool.query(`CREATE TABLE IF NOT EXISTS "atomic"."${alternative}" ("x" int)`);
 
     const good = Array.from({ length: 5 }, newId);
     const blocked = Array.from({ length: 3 }, newId);
@@ -295,7 +254,7 @@ describe('warehouse dripfeed (PostgreSQL)', () => {
     expect(result.records).toBe(8);
     expect(await eventsOf(good)).toBe(5);
     expect(await eventsOf(blocked)).toBe(0);
-    const bad = await pool.query(`SELECT "type", "summary" FROM "sluice"."bad_rows" WHERE "stream" = $1`, [stream]);
+    const bad = await rig.pool.query(`SELECT "type", "summary" FROM "sluice"."bad_rows" WHERE "stream" = $1`, [stream]);
     expect(bad.rows).toHaveLength(3);
     expect(new Set(bad.rows.map((r) => r.type))).toEqual(new Set(['loader_iglu_error']));
     expect(bad.rows[0].summary).toContain('com.acme/blocked');
@@ -307,17 +266,17 @@ describe('warehouse dripfeed (PostgreSQL)', () => {
     const during = Array.from({ length: 30 }, newId);
     await put(stream, before.map((id, i) => line(id, T0 + i)));
     await consume(dripfeed(), stream, shardId);
-    await postgres.stop();
+    await rig.procs.postgres.stop();
     try {
       await put(stream, during.map((id, i) => line(id, T0 + i)));
-      const outagePool = makePool(config, 2);
+      const outagePool = makePool(rig.config, 2);
       outagePool.on('error', () => undefined);
       await expect(consume(dripfeed({ pool: outagePool }), stream, shardId)).rejects.toThrow();
       await outagePool.end().catch(() => undefined);
     } finally {
-      await postgres.start();
+      await rig.procs.postgres.start();
     }
-    await waitFor(async () => pool.query('SELECT 1').then(() => true, () => false), 30_000, 200);
+    await waitFor(async () => rig.pool.query('SELECT 1').then(() => true, () => false), 30_000, 200);
     await consume(dripfeed(), stream, shardId);
     expect(await eventsOf([...before, ...during])).toBe(50);
     expect(await doubled([...before, ...during])).toBe(0);

@@ -1,39 +1,20 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ObjectStore } from '../../adapters/object-store';
+import { describe, expect, it } from 'vitest';
 import type { TaskInput } from '../../engine/job-types';
 import { runPrefix } from '../../batch/layout';
-import type { SluiceConfig } from '../../config';
 import { localEngine } from '../../engine/local';
-import type { ManagedProcess } from '../../stack/processes';
-import { s3Spec } from '../../stack/standins';
 import { buildWorkerHealthApp } from '../../workers/health-app';
 import { engineMetrics } from '../../workers/engine-metrics';
 import { makeLogger } from '../../observability/logger';
-import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 import { stageRawRun } from './emr-fixtures';
+import { useStandins } from '../helpers/rig';
 
 // The local engine's threads, queue and tasks on the workers' /metrics: real enrich tasks on real
 // threads against s3rver, the metric values read from the registry while the step runs (at a
 // task's completion, where the engine's state is known) and after it, and the text the workers'
 // /metrics endpoint serves.
 
-let config: SluiceConfig;
-let s3: ManagedProcess;
-let client: S3Client;
-let store: ObjectStore;
-
-beforeAll(async () => {
-  config = testConfig();
-  s3 = await startStandin(s3Spec(config), config);
-  ({ client, store } = await bucketStore(config));
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await teardown(config, s3);
-});
+const rig = useStandins({ s3: true });
 
 type Snapshot = MetricObjectWithValues<MetricValue<string>>[];
 const value = (snap: Snapshot, name: string, labels: Record<string, string> = {}) =>
@@ -42,7 +23,7 @@ const value = (snap: Snapshot, name: string, labels: Record<string, string> = {}
 function instrumented(threads: number, idleMs: number) {
   const registry = new Registry();
   const metrics = engineMetrics(registry, threads);
-  const engine = localEngine(config, threads, idleMs, metrics);
+  const engine = localEngine(rig.config, threads, idleMs, metrics);
   metrics.watch(() => engine.status());
   return { registry, engine };
 }
@@ -56,7 +37,7 @@ describe('local engine metrics', () => {
     expect(value(before, 'sluice_engine_queue_tasks')).toBe(0);
     expect(value(before, 'sluice_engine_threads_max')).toBe(2);
 
-    const tasks = await stageRawRun(store, 'metrics-a', 6, 50);
+    const tasks = await stageRawRun(rig.store, 'metrics-a', 6, 50);
     // getMetricsAsJSON collects the gauges synchronously when called, and the counters' value
     // objects are copied before the next thread message can change them: a snapshot at each task's completion.
     const during: Promise<Snapshot>[] = [];
@@ -89,7 +70,7 @@ describe('local engine metrics', () => {
 
   it('counts a failing task as failed and its step\'s queued tasks as dropped', async () => {
     const { registry, engine } = instrumented(1, 0);
-    const tasks = await stageRawRun(store, 'metrics-b', 3, 20);
+    const tasks = await stageRawRun(rig.store, 'metrics-b', 3, 20);
     const missing: TaskInput = { ...tasks[0], key: `${runPrefix.rawProcessing('metrics-b')}missing.lzo`, keys: [`${runPrefix.rawProcessing('metrics-b')}missing.lzo`] };
     // One thread, FIFO: the missing file fails first, and the step's other two tasks never run.
     await expect(engine.run('enrich', [missing, ...tasks.slice(1)], () => undefined)).rejects.toThrow(/missing\.lzo failed/);
@@ -103,7 +84,7 @@ describe('local engine metrics', () => {
 
   it('is served on the workers\' /metrics', async () => {
     const { registry, engine } = instrumented(1, 60_000);
-    await engine.run('enrich', await stageRawRun(store, 'metrics-c', 1, 10), () => undefined);
+    await engine.run('enrich', await stageRawRun(rig.store, 'metrics-c', 1, 10), () => undefined);
     const app = buildWorkerHealthApp(makeLogger('test-workers', 'warn'), registry, () => ({ speed: 'RUNNING', batch: 'RUNNING' }), undefined);
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);

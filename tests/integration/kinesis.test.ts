@@ -1,35 +1,22 @@
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeKinesisClient } from '../../adapters/aws-clients';
-import {
-  ensureStream,
-  listShards,
-  putRecords,
-  readBatch,
-  shardIterator,
-  type StreamRecord,
-} from '../../adapters/kinesis';
-import type { SluiceConfig } from '../../config';
+import { describe, expect, it } from 'vitest';
+import { ensureStream, listShards, putRecords, readBatch, shardIterator, type StreamRecord } from '../../adapters/kinesis';
 import { KinesisSink, type SinkOptions } from '../../collector/sink';
 import { makeLogger } from '../../observability/logger';
-import type { ManagedProcess } from '../../stack/processes';
-import { kinesaliteSpec } from '../../stack/standins';
 import { readStreamByShard } from '../helpers/kinesis';
-import { startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { waitFor } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
-let config: SluiceConfig;
-let kinesalite: ManagedProcess;
-let client: KinesisClient;
+const rig = useStandins({ kinesis: true });
 const log = makeLogger('test-sink', 'silent');
 let streamSeq = 0;
 
 async function newStream(shards = 2): Promise<string> {
   const name = `test-${process.pid}-${++streamSeq}`;
-  await ensureStream(client, name, shards);
+  await ensureStream(rig.kinesis, name, shards);
   return name;
 }
 
-const readAll = (stream: string) => readStreamByShard(client, stream, 250);
+const readAll = (stream: string) => readStreamByShard(rig.kinesis, stream, 250);
 
 const flat = (m: Map<string, StreamRecord[]>) => [...m.values()].flat();
 const payload = (i: number, size = 64) => Buffer.concat([Buffer.from(`rec-${i}:`), Buffer.alloc(size, i % 256)]);
@@ -47,22 +34,11 @@ function sinkOptions(stream: string, over: Partial<SinkOptions> = {}): SinkOptio
   };
 }
 
-beforeAll(async () => {
-  config = testConfig();
-  kinesalite = await startStandin(kinesaliteSpec(config), config);
-  client = makeKinesisClient(config);
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await teardown(config, kinesalite);
-});
-
 describe('kinesis adapter (kinesalite)', () => {
   it('ensureStream is idempotent and listShards returns the shard count', async () => {
-    await ensureStream(client, 'idem', 3);
-    await ensureStream(client, 'idem', 3);
-    const shards = await listShards(client, 'idem');
+    await ensureStream(rig.kinesis, 'idem', 3);
+    await ensureStream(rig.kinesis, 'idem', 3);
+    const shards = await listShards(rig.kinesis, 'idem');
     expect(shards).toHaveLength(3);
     expect(new Set(shards.map((s) => s.shardId)).size).toBe(3);
     expect(shards.every((s) => s.endingSequenceNumber === undefined)).toBe(true);
@@ -75,7 +51,7 @@ describe('kinesis adapter (kinesalite)', () => {
       data: Buffer.concat([Buffer.from([i]), Buffer.from(Array.from({ length: 256 }, (_, b) => b))]),
       partitionKey: `pk-${i % 7}`,
     }));
-    expect((await putRecords(client, stream, input)).failed).toEqual([]);
+    expect((await putRecords(rig.kinesis, stream, input)).failed).toEqual([]);
 
     const byShard = await readAll(stream);
     expect(byShard.size).toBe(2);
@@ -103,28 +79,28 @@ describe('kinesis adapter (kinesalite)', () => {
 
   it('AFTER_SEQUENCE_NUMBER resumes right after a record; an empty shard reads empty', async () => {
     const stream = await newStream(2);
-    const [s0, s1] = await listShards(client, stream);
+    const [s0, s1] = await listShards(rig.kinesis, stream);
     // Explicit hash key 0 → the first shard only; the second stays empty.
     const input = Array.from({ length: 10 }, (_, i) => ({ data: payload(i), partitionKey: 'k', explicitHashKey: '0' }));
-    expect((await putRecords(client, stream, input)).failed).toEqual([]);
+    expect((await putRecords(rig.kinesis, stream, input)).failed).toEqual([]);
 
-    const it0 = await shardIterator(client, stream, s0.shardId, { type: 'TRIM_HORIZON' });
-    const first = await readBatch(client, it0, 3);
+    const it0 = await shardIterator(rig.kinesis, stream, s0.shardId, { type: 'TRIM_HORIZON' });
+    const first = await readBatch(rig.kinesis, it0, 3);
     expect(first.records.map((r) => r.data)).toEqual(input.slice(0, 3).map((r) => r.data));
-    const rest = await readBatch(client, first.next!);
+    const rest = await readBatch(rig.kinesis, first.next!);
     expect(rest.records.map((r) => r.data)).toEqual(input.slice(3).map((r) => r.data));
 
-    const after = await shardIterator(client, stream, s0.shardId, {
+    const after = await shardIterator(rig.kinesis, stream, s0.shardId, {
       type: 'AFTER_SEQUENCE_NUMBER',
       sequenceNumber: first.records[2].sequenceNumber,
     });
-    const resumed = await readBatch(client, after);
+    const resumed = await readBatch(rig.kinesis, after);
     expect(resumed.records.map((r) => r.sequenceNumber)).toEqual(rest.records.map((r) => r.sequenceNumber));
-    const tail = await readBatch(client, resumed.next!);
+    const tail = await readBatch(rig.kinesis, resumed.next!);
     expect(tail.records).toEqual([]);
     expect(tail.next).toBeTruthy();
 
-    const empty = await readBatch(client, await shardIterator(client, stream, s1.shardId, { type: 'TRIM_HORIZON' }));
+    const empty = await readBatch(rig.kinesis, await shardIterator(rig.kinesis, stream, s1.shardId, { type: 'TRIM_HORIZON' }));
     expect(empty.records).toEqual([]);
     expect(empty.next).toBeTruthy();
     expect(empty.millisBehindLatest).toBe(0);
@@ -134,7 +110,7 @@ describe('kinesis adapter (kinesalite)', () => {
 describe('collector KinesisSink (kinesalite)', () => {
   it('delivers every offered record', async () => {
     const stream = await newStream(2);
-    const sink = new KinesisSink(client, sinkOptions(stream, { recordLimit: 40 }), log);
+    const sink = new KinesisSink(rig.kinesis, sinkOptions(stream, { recordLimit: 40 }), log);
     const sent = Array.from({ length: 100 }, (_, i) => payload(i));
     for (const data of sent) expect(sink.offer([{ data, partitionKey: `p${data.length}-${data[4]}` }])).toBe(true);
     await sink.flush();
@@ -145,7 +121,7 @@ describe('collector KinesisSink (kinesalite)', () => {
 
   it('refuses an offer that would exceed maxBufferedBytes (full buffer), buffering nothing of it', async () => {
     const stream = await newStream(1);
-    const sink = new KinesisSink(client, sinkOptions(stream, { maxBufferedBytes: 1_000, timeLimitMs: 60_000 }), log);
+    const sink = new KinesisSink(rig.kinesis, sinkOptions(stream, { maxBufferedBytes: 1_000, timeLimitMs: 60_000 }), log);
     const a = { data: Buffer.alloc(600, 1), partitionKey: 'a' };
     const b = { data: Buffer.alloc(600, 2), partitionKey: 'b' };
     expect(sink.offer([a])).toBe(true);
@@ -162,12 +138,12 @@ describe('collector KinesisSink (kinesalite)', () => {
   it('survives a Kinesis outage: unhealthy while down, then every record exactly once', async () => {
     const stream = await newStream(2);
     const failures: Error[] = [];
-    const sink = new KinesisSink(client, sinkOptions(stream), log, { onFailure: (err) => failures.push(err) });
+    const sink = new KinesisSink(rig.kinesis, sinkOptions(stream), log, { onFailure: (err) => failures.push(err) });
     const sent = Array.from({ length: 50 }, (_, i) => payload(i, 32));
     for (const data of sent.slice(0, 10)) expect(sink.offer([{ data, partitionKey: `k${data[4]}` }])).toBe(true);
     await sink.flush();
 
-    await kinesalite.stop();
+    await rig.procs.kinesis.stop();
     try {
       for (const data of sent.slice(10)) expect(sink.offer([{ data, partitionKey: `k${data[4]}` }])).toBe(true);
       await waitFor(() => failures.length >= 2, 60_000);
@@ -176,7 +152,7 @@ describe('collector KinesisSink (kinesalite)', () => {
       expect(stats.lastError).toBeTruthy();
       expect(stats.bufferedRecords).toBe(40);
     } finally {
-      await kinesalite.start();
+      await rig.procs.kinesis.start();
     }
     await sink.flush();
     expect(sink.stats()).toMatchObject({ bufferedRecords: 0, healthy: true, lastError: undefined });
@@ -188,7 +164,7 @@ describe('collector KinesisSink (kinesalite)', () => {
 
   it('close() flushes everything, then refuses new records', async () => {
     const stream = await newStream(1);
-    const sink = new KinesisSink(client, sinkOptions(stream, { timeLimitMs: 60_000 }), log);
+    const sink = new KinesisSink(rig.kinesis, sinkOptions(stream, { timeLimitMs: 60_000 }), log);
     const sent = Array.from({ length: 25 }, (_, i) => payload(i, 16));
     for (const data of sent) expect(sink.offer([{ data, partitionKey: 'p' }])).toBe(true);
     await sink.close();

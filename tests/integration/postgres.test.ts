@@ -1,39 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
-import type { SluiceConfig } from '../../config';
-import type { ManagedProcess } from '../../stack/processes';
-import { postgresSpec } from '../../stack/standins';
+import { describe, expect, it } from 'vitest';
+import { inTransaction } from '../../adapters/postgres';
 import { ATOMIC_COLUMNS } from '../../warehouse/atomic-events';
 import { migrateWarehouse } from '../../warehouse/migrate';
 import { UnsafeIdentifierError, quoteIdent } from '../../warehouse/sql';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let pool: Pool;
-
-beforeAll(async () => {
-  config = testConfig();
-  postgres = await startStandin(postgresSpec(config), config);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-});
-
-afterAll(async () => {
-  await pool?.end();
-  await teardown(config, postgres);
-});
+const rig = useStandins({ postgres: true });
 
 describe('warehouse migrations (PostgreSQL)', () => {
   it('migrateWarehouse is idempotent', async () => {
-    await migrateWarehouse(config);
-    await migrateWarehouse(config);
+    await migrateWarehouse(rig.config);
+    await migrateWarehouse(rig.config);
     // Concurrent runs serialise on the advisory lock.
-    await Promise.all([migrateWarehouse(config), migrateWarehouse(config)]);
+    await Promise.all([migrateWarehouse(rig.config), migrateWarehouse(rig.config)]);
   });
 
   it('atomic.events has the 128 Snowplow columns plus load_tstamp, in order', async () => {
-    const { rows } = await pool.query<{ column_name: string }>(
+    const { rows } = await rig.pool.query<{ column_name: string }>(
       `SELECT column_name FROM information_schema.columns
        WHERE table_schema = 'atomic' AND table_name = 'events' ORDER BY ordinal_position`,
     );
@@ -43,7 +26,7 @@ describe('warehouse migrations (PostgreSQL)', () => {
   });
 
   it('creates the sluice.* tables', async () => {
-    const { rows } = await pool.query<{ table_name: string }>(
+    const { rows } = await rig.pool.query<{ table_name: string }>(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'sluice' ORDER BY table_name`,
     );
     expect(rows.map((r) => r.table_name)).toEqual([
@@ -64,21 +47,21 @@ describe('warehouse migrations (PostgreSQL)', () => {
   });
 
   it('inTransaction commits on resolve and rolls back on throw', async () => {
-    const committed = await inTransaction(pool, async (c) => {
+    const committed = await inTransaction(rig.pool, async (c) => {
       await c.query('INSERT INTO sluice.load_manifest (run_id, event_count) VALUES ($1, $2)', ['run-ok', 1]);
       return 'done';
     });
     expect(committed).toBe('done');
     await expect(
-      inTransaction(pool, async (c) => {
+      inTransaction(rig.pool, async (c) => {
         await c.query('INSERT INTO sluice.load_manifest (run_id, event_count) VALUES ($1, $2)', ['run-rolled-back', 2]);
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
-    const { rows } = await pool.query('SELECT run_id FROM sluice.load_manifest ORDER BY run_id');
+    const { rows } = await rig.pool.query('SELECT run_id FROM sluice.load_manifest ORDER BY run_id');
     expect(rows.map((r) => r.run_id)).toEqual(['run-ok']);
     // The failed transaction's client went back to the pool usable (no transaction left open).
-    const { rows: idle } = await pool.query(
+    const { rows: idle } = await rig.pool.query(
       `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'sluice' AND state LIKE 'idle in transaction%'`,
     );
     expect(idle[0].n).toBe(0);

@@ -1,31 +1,20 @@
 import zlib from 'node:zlib';
-import {
-  CancelStatementCommand, DescribeStatementCommand, ExecuteStatementCommand, GetStatementResultCommand, ListStatementsCommand,
-  type RedshiftDataClient,
-} from '@aws-sdk/client-redshift-data';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { CancelStatementCommand, DescribeStatementCommand, ExecuteStatementCommand, GetStatementResultCommand, ListStatementsCommand, type RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeS3Client } from '../../adapters/aws-clients';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import { makePool, type Pool } from '../../adapters/postgres';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
-import { loadConfig, type SluiceConfig } from '../../config';
+import { loadConfig } from '../../config';
 import { runPrefix } from '../../batch/layout';
 import { runShred } from '../../batch/shred-run';
 import type { BatchEngine } from '../../engine/engine';
 import { makeLogger } from '../../observability/logger';
-import type { ManagedProcess } from '../../stack/processes';
-import { postgresSpec, s3Spec } from '../../stack/standins';
 import { ATOMIC_COLUMNS } from '../../warehouse/atomic-events';
-import { migrateWarehouse } from '../../warehouse/migrate';
 import { postgresLoader } from '../../warehouse/postgres-loader';
-import {
-  executeBatch, executeStatement, fetchRows, makeRedshiftDataClient, type RedshiftTarget, redshiftTarget, RedshiftStatementError,
-} from '../../warehouse/redshift-data';
+import { executeBatch, executeStatement, fetchRows, makeRedshiftDataClient, type RedshiftTarget, redshiftTarget, RedshiftStatementError } from '../../warehouse/redshift-data';
 import { redshiftLoaderFromConfig } from '../../warehouse/redshift-loader';
 import { type RedshiftLocal, redshiftLocalFromConfig } from '../../warehouse/redshift-local/server';
-import { startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { waitFor } from '../helpers/standins';
 import { inProcessEngine } from '../helpers/in-process-engine';
+import { useStandins } from '../helpers/rig';
 
 // The local Redshift Data API endpoint against the real stand-ins (PostgreSQL, s3rver), driven only
 // through the official @aws-sdk/client-redshift-data client and the project's Data API helpers:
@@ -33,52 +22,35 @@ import { inProcessEngine } from '../helpers/in-process-engine';
 // text rules, strict refusal of PostgreSQL-only SQL, and the real Redshift loader loading a real
 // shredded run, compared row for row with what the PostgreSQL loader loads from the same run.
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let s3: ManagedProcess;
-let s3client: S3Client;
-let store: ObjectStore;
-let pool: Pool;
+const rig = useStandins({ postgres: true, s3: true, env: { SLUICE_WAREHOUSE__KIND: 'redshift', SLUICE_WAREHOUSE__REDSHIFT__POLL_MS: '50' } });
 let endpoint: RedshiftLocal;
 let client: RedshiftDataClient;
 let target: RedshiftTarget;
-const poll = { pollMs: 25 };
 
 beforeAll(async () => {
-  config = testConfig({
-    SLUICE_WAREHOUSE__KIND: 'redshift',
-    SLUICE_WAREHOUSE__REDSHIFT__POLL_MS: '50',
-  });
-  [postgres, s3] = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config)]);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-  s3client = makeS3Client(config);
-  await ensureBucket(s3client, config.s3.bucket);
-  store = s3ObjectStore(s3client, config.s3.bucket);
-  endpoint = await redshiftLocalFromConfig(config, makeLogger('test-redshift-local', 'warn'), { strict: true, pageRows: 1000 });
-  client = makeRedshiftDataClient(config);
-  target = redshiftTarget(config);
+  endpoint = await redshiftLocalFromConfig(rig.config, makeLogger('test-redshift-local', 'warn'), { strict: true, pageRows: 1000 });
+  client = makeRedshiftDataClient(rig.config);
+  target = redshiftTarget(rig.config);
 });
 
 afterAll(async () => {
   client?.destroy();
   await endpoint?.close();
-  await pool?.end();
-  s3client?.destroy();
-  await teardown(config, s3, postgres);
 });
+
+const poll = { pollMs: 25 };
 
 const run = async (sql: string, params?: { name: string; value: string }[]) => fetchRows(client, (await executeStatement(client, target, sql, params, poll)).Id!);
 
 describe('local Redshift Data API endpoint', () => {
   it('is what mode=local defaults to: endpoint, workgroup and IAM role; /health answers', async () => {
-    expect(config.warehouse.redshift).toMatchObject({
-      mode: 'local', endpoint: `http://127.0.0.1:${config.warehouse.redshift.localPort}`, workgroupName: 'sluice-local', database: 'dev',
+    expect(rig.config.warehouse.redshift).toMatchObject({
+      mode: 'local', endpoint: `http://127.0.0.1:${rig.config.warehouse.redshift.localPort}`, workgroupName: 'sluice-local', database: 'dev',
       iamRoleArn: 'arn:aws:iam::000000000000:role/sluice-local-copy',
     });
-    expect(endpoint.url).toBe(`http://127.0.0.1:${config.warehouse.redshift.localPort}`);
+    expect(endpoint.url).toBe(`http://127.0.0.1:${rig.config.warehouse.redshift.localPort}`);
     // mode=aws: every setting as given, nothing defaulted to the local endpoint.
-    const aws = loadConfig({ SLUICE_WAREHOUSE__KIND: 'redshift', SLUICE_WAREHOUSE__REDSHIFT__MODE: 'aws' }, config.dataDir).warehouse.redshift;
+    const aws = loadConfig({ SLUICE_WAREHOUSE__KIND: 'redshift', SLUICE_WAREHOUSE__REDSHIFT__MODE: 'aws' }, rig.config.dataDir).warehouse.redshift;
     expect([aws.endpoint, aws.workgroupName, aws.iamRoleArn]).toEqual(['', undefined, undefined]);
     expect((await fetch(`${endpoint.url}/health`)).status).toBe(200);
   });
@@ -115,7 +87,7 @@ describe('local Redshift Data API endpoint', () => {
       .rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining('ON CONFLICT') });
     await expect(executeBatch(client, target, ['SELECT 1', 'SELECT pg_advisory_xact_lock(1)'], poll))
       .rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining('pg_advisory') });
-    await expect(executeStatement(client, target, `COPY t FROM 's3://${config.s3.bucket}/x/' IAM_ROLE '${config.warehouse.redshift.iamRoleArn}' ESCAPE CSV`, undefined, poll))
+    await expect(executeStatement(client, target, `COPY t FROM 's3://${rig.config.s3.bucket}/x/' IAM_ROLE '${rig.config.warehouse.redshift.iamRoleArn}' ESCAPE CSV`, undefined, poll))
       .rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining('"CSV" is not supported') });
   });
 
@@ -184,10 +156,10 @@ describe('local Redshift Data API endpoint', () => {
       Buffer.from('\\N\t4\t\n'), // \N is NULL; empty text → NULL (EMPTYASNULL)
       Buffer.from([0x62, 0xff, 0x09, 0x35, 0x09, 0x6f, 0x6b, 0x0a]), // invalid UTF-8 → ?
     ]);
-    await store.put('copytest/part-00000.tsv.gz', zlib.gzipSync(lines));
-    await store.put('copytest/part-00001.tsv.gz', zlib.gzipSync('last\t6\tno newline'));
-    const role = config.warehouse.redshift.iamRoleArn!;
-    const copy = `COPY "public"."copy_t" ("a", "n", "b") FROM 's3://${config.s3.bucket}/copytest/' IAM_ROLE '${role}' DELIMITER '\\t' ESCAPE GZIP ` +
+    await rig.store.put('copytest/part-00000.tsv.gz', zlib.gzipSync(lines));
+    await rig.store.put('copytest/part-00001.tsv.gz', zlib.gzipSync('last\t6\tno newline'));
+    const role = rig.config.warehouse.redshift.iamRoleArn!;
+    const copy = `COPY "public"."copy_t" ("a", "n", "b") FROM 's3://${rig.config.s3.bucket}/copytest/' IAM_ROLE '${role}' DELIMITER '\\t' ESCAPE GZIP ` +
       "EMPTYASNULL FILLRECORD TRUNCATECOLUMNS ACCEPTINVCHARS TIMEFORMAT 'auto' REGION 'us-east-1'";
     const d = await executeBatch(client, target, ['CREATE TABLE "public"."copy_t" ("a" VARCHAR(5) ENCODE ZSTD, "n" INTEGER, "b" VARCHAR(20))', copy], poll);
     expect(d.SubStatements![1].ResultRows).toBe(6);
@@ -200,8 +172,8 @@ describe('local Redshift Data API endpoint', () => {
       { a: 'toolo', n: null, b: 'new\nline' },
     ]);
     // Bad data fails the batch, named by object and line, and nothing of it stays.
-    await store.put('copybad/a/part-0.tsv.gz', zlib.gzipSync('x\t7\ty\n\textra\tfields\there\n'));
-    await store.put('copybad/b/part-0.tsv.gz', zlib.gzipSync('x\tnot-a-number\ty\n'));
+    await rig.store.put('copybad/a/part-0.tsv.gz', zlib.gzipSync('x\t7\ty\n\textra\tfields\there\n'));
+    await rig.store.put('copybad/b/part-0.tsv.gz', zlib.gzipSync('x\tnot-a-number\ty\n'));
     for (const [prefix, message] of [['copybad/a/', 'copybad/a/part-0.tsv.gz line 2: Extra column(s) found'], ['copybad/b/', 'invalid input syntax for type integer']]) {
       const bad = await executeBatch(client, target, ['INSERT INTO "public"."copy_t" ("n") VALUES (100)', copy.replace('/copytest/', `/${prefix}`), 'SELECT 1'], poll).catch((e) => e);
       expect(bad).toMatchObject({ status: 'FAILED', failedIndex: 1, message: expect.stringContaining(message) });
@@ -209,7 +181,7 @@ describe('local Redshift Data API endpoint', () => {
     expect(await run('SELECT COUNT(*) AS n FROM "public"."copy_t"')).toEqual([{ n: 6 }]);
     // ZSTD parts (what the shred step writes where the runtime has zstd) read the same.
     if (typeof zlib.zstdCompressSync === 'function') {
-      await store.put('copyzstd/part-00000.tsv.zst', zlib.zstdCompressSync(lines));
+      await rig.store.put('copyzstd/part-00000.tsv.zst', zlib.zstdCompressSync(lines));
       const zstd = await executeBatch(client, target, [copy.replace('/copytest/', '/copyzstd/').replace(' GZIP ', ' ZSTD ')], poll);
       expect(zstd.SubStatements![0].ResultRows).toBe(5);
       expect(await run('SELECT "a", "b" FROM "public"."copy_t" WHERE "n" = 1')).toEqual([{ a: 'tab\th', b: 'back\\slash' }, { a: 'tab\th', b: 'back\\slash' }]);
@@ -232,7 +204,7 @@ const SCHEMAS: Record<string, object> = {
 const TRICKY = ['plain', 'tab\there', 'new\nline', 'back\\slash', "quote'single", 'dq"uote', 'ünïcödé', '😀 emoji', '\\N', '', 'semi;colon --', 'cr\rhere', '\\t literally'];
 
 async function shredRun(runId: string, n: number): Promise<number> {
-  const engine: BatchEngine = inProcessEngine(store);
+  const engine: BatchEngine = inProcessEngine(rig.store);
   let clicks = 0;
   const lines = Array.from({ length: n }, (_, i) => {
     const click = i % 2 === 0;
@@ -249,8 +221,8 @@ async function shredRun(runId: string, n: number): Promise<number> {
     };
     return toEnrichedTsv(e);
   });
-  await store.put(`${runPrefix.enriched(runId)}part-00000.tsv`, `${lines.join('\n')}\n`);
-  await runShred({ store, engine, lookup: async (u) => SCHEMAS[u] }, { runId, inputPrefix: runPrefix.enriched(runId), buckets: 2, etlTstamp: Date.UTC(2026, 3, 1) });
+  await rig.store.put(`${runPrefix.enriched(runId)}part-00000.tsv`, `${lines.join('\n')}\n`);
+  await runShred({ store: rig.store, engine, lookup: async (u) => SCHEMAS[u] }, { runId, inputPrefix: runPrefix.enriched(runId), buckets: 2, etlTstamp: Date.UTC(2026, 3, 1) });
   return clicks;
 }
 
@@ -259,7 +231,7 @@ describe('the real Redshift loader through the local endpoint', () => {
     const n = 120;
     const clicks = await shredRun('rl-1', n);
     const window = { from: Date.UTC(2026, 3, 1), to: Date.UTC(2026, 3, 2) };
-    const loader = redshiftLoaderFromConfig(config, store);
+    const loader = redshiftLoaderFromConfig(rig.config, rig.store);
     const result = await loader.loadRun({ runId: 'rl-1', window });
     expect(result).toMatchObject({ alreadyLoaded: false, loaded: n, tables: { events: n, com_acme_link_click_1: clicks } });
     expect(result.actions).toContainEqual({ kind: 'create', table: 'com_acme_link_click_1', schema: CLICK });
@@ -271,20 +243,20 @@ describe('the real Redshift loader through the local endpoint', () => {
 
     // The same run through the PostgreSQL loader (database `sluice`): every atomic value and every
     // shredded text value comes out the same through both paths.
-    await postgresLoader({ pool, store }).loadRun({ runId: 'rl-1', window });
+    await postgresLoader({ pool: rig.pool, store: rig.store }).loadRun({ runId: 'rl-1', window });
     const cols = ATOMIC_COLUMNS.map((c) => `"${c}"`);
     const viaRedshift = await run(`SELECT ${cols.map((c) => `CAST(${c} AS VARCHAR(65535)) AS ${c}`).join(', ')} FROM "atomic"."events" ORDER BY "event_id"`);
-    const viaPostgres = (await pool.query(`SELECT ${cols.map((c) => `${c}::text AS ${c}`).join(', ')} FROM "atomic"."events" ORDER BY "event_id"`)).rows;
+    const viaPostgres = (await rig.pool.query(`SELECT ${cols.map((c) => `${c}::text AS ${c}`).join(', ')} FROM "atomic"."events" ORDER BY "event_id"`)).rows;
     expect(viaRedshift).toHaveLength(n);
     expect(viaRedshift).toEqual(viaPostgres);
     expect(viaRedshift.map((r) => r.page_title)).toContain('back\\slash');
     const shredCols = '"root_id", "root_tstamp", "target_url", "element_id"';
     const shreddedRs = await run(`SELECT ${shredCols.split(', ').map((c) => `CAST(${c} AS VARCHAR(65535)) AS ${c}`).join(', ')} FROM "atomic"."com_acme_link_click_1" ORDER BY "root_id"`);
-    const shreddedPg = (await pool.query(`SELECT ${shredCols.split(', ').map((c) => `${c}::text AS ${c}`).join(', ')} FROM "atomic"."com_acme_link_click_1" ORDER BY "root_id"`)).rows;
+    const shreddedPg = (await rig.pool.query(`SELECT ${shredCols.split(', ').map((c) => `${c}::text AS ${c}`).join(', ')} FROM "atomic"."com_acme_link_click_1" ORDER BY "root_id"`)).rows;
     expect(shreddedRs).toEqual(shreddedPg);
     expect(shreddedRs.map((r) => r.element_id)).toContain('tab\there');
 
-    const again = await redshiftLoaderFromConfig(config, store).loadRun({ runId: 'rl-1', window });
+    const again = await redshiftLoaderFromConfig(rig.config, rig.store).loadRun({ runId: 'rl-1', window });
     expect(again).toEqual({ loaded: n, alreadyLoaded: true, tables: {}, actions: [] });
     expect(await run('SELECT COUNT(*) AS n FROM "atomic"."events"')).toEqual([{ n }]);
   });

@@ -1,33 +1,24 @@
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createRetentionActivities, kinesisShardIds, type RetentionCounts } from '../../activities/retention';
-import { makeKinesisClient } from '../../adapters/aws-clients';
 import { ensureStream } from '../../adapters/kinesis';
-import type { ObjectStore } from '../../adapters/object-store';
-import { makePool, type Pool } from '../../adapters/postgres';
 import { DAY_MS, HOUR_MS, dayOf, mergeWindows, planRetention, retentionPolicy, type RetentionPlan, type RetentionPolicy } from '../../batch/retention-plan';
-import type { SluiceConfig } from '../../config';
 import { makeLogger } from '../../observability/logger';
-import type { ManagedProcess } from '../../stack/processes';
-import { kinesaliteSpec, postgresSpec, s3Spec } from '../../stack/standins';
 import { postgresBatchViewsStore } from '../../views/batch-views-postgres';
 import { recordOwedWindow } from '../../views/owed-windows';
-import { migrateWarehouse } from '../../warehouse/migrate';
 import { runActivity } from '../helpers/speed';
-import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // Retention's activities against real PostgreSQL, s3rver and kinesalite: what is older than each
 // cut-off goes, what is newer, still needed (open runs, unpublished files, each shard's last file)
 // or protected (owed and queued windows) stays, and the counts say so. Run twice, the second run
 // deletes nothing.
 
-let config: SluiceConfig;
-let procs: ManagedProcess[];
-let pool: Pool;
-let s3: S3Client;
-let kinesis: KinesisClient;
-let store: ObjectStore;
+const rig = useStandins({ postgres: true, s3: true, kinesis: true, poolSize: 4 });
+
+beforeAll(async () => {
+  await ensureStream(rig.kinesis, RAW, 2);
+  await ensureStream(rig.kinesis, BAD, 1);
+});
 
 const RAW = 'sluice-raw';
 const BAD = 'sluice-bad';
@@ -40,29 +31,11 @@ const OWED = { from: W - 20 * 60_000, to: W - 5 * 60_000 };
 const QUEUED = { from: W - 3 * HOUR_MS, to: W - 2.5 * HOUR_MS };
 const OLD_REPROCESS = { from: ago(410 * DAY_MS), to: ago(410 * DAY_MS) + HOUR_MS };
 
-beforeAll(async () => {
-  config = testConfig();
-  procs = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config), startStandin(kinesaliteSpec(config), config)]);
-  await migrateWarehouse(config);
-  pool = makePool(config, 4);
-  ({ client: s3, store } = await bucketStore(config));
-  kinesis = makeKinesisClient(config);
-  await ensureStream(kinesis, RAW, 2);
-  await ensureStream(kinesis, BAD, 1);
-});
-
-afterAll(async () => {
-  kinesis?.destroy();
-  s3?.destroy();
-  await pool?.end();
-  await teardown(config, ...(procs ?? []));
-});
-
-const policy = (): RetentionPolicy => ({ ...retentionPolicy(config), batchSize: 2, archiveShreddedMs: 60 * DAY_MS });
+const policy = (): RetentionPolicy => ({ ...retentionPolicy(rig.config), batchSize: 2, archiveShreddedMs: 60 * DAY_MS });
 const activities = (p = policy()) =>
   createRetentionActivities({
-    pool, store, views: postgresBatchViewsStore(pool), policy: p, streams: [RAW, 'sluice-enriched', BAD],
-    listShardIds: kinesisShardIds(kinesis), log: makeLogger('test-retention', 'error'),
+    pool: rig.pool, store: rig.store, views: postgresBatchViewsStore(rig.pool), policy: p, streams: [RAW, 'sluice-enriched', BAD],
+    listShardIds: kinesisShardIds(rig.kinesis), log: makeLogger('test-retention', 'error'),
   });
 
 const shard = (n: number) => `shardId-${String(n).padStart(12, '0')}`;
@@ -71,7 +44,7 @@ let seq = 1_000;
 async function sinkFile(o: { stream?: string; processor?: string; shardId?: number; committed: number; published?: boolean; pendingDeleted?: boolean; stagedBy?: string; stagedAt?: number }) {
   const first = (seq += 10);
   const key = `${o.processor === 'bad-rows' ? 'bad' : 'raw'}/in/${dayOf(o.committed)}/${o.stream ?? RAW}-${shard(o.shardId ?? 0)}-${first}.lzo`;
-  await pool.query(
+  await rig.pool.query(
     `INSERT INTO "sluice"."sink_files" ("stream", "processor", "shard_id", "first_sequence", "last_sequence", "object_key", "records", "published", "pending_deleted", "committed_at")
      VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)`,
     [o.stream ?? RAW, o.processor ?? 'raw-s3', shard(o.shardId ?? 0), first, first + 5, key, o.published ?? true, o.pendingDeleted ?? true, iso(o.committed)],
@@ -80,16 +53,16 @@ async function sinkFile(o: { stream?: string; processor?: string; shardId?: numb
   return key;
 }
 const stage = (key: string, runId: string, at: number) =>
-  pool.query(`INSERT INTO "sluice"."staged_files" ("key", "run_id", "staged_at") VALUES ($1, $2, $3)`, [key, runId, iso(at)]);
+  rig.pool.query(`INSERT INTO "sluice"."staged_files" ("key", "run_id", "staged_at") VALUES ($1, $2, $3)`, [key, runId, iso(at)]);
 const checkpoint = (stream: string, processor: string, shardId: string, updated: number) =>
-  pool.query(`INSERT INTO "sluice"."stream_checkpoints" ("stream", "processor", "shard_id", "sequence_number", "updated_at") VALUES ($1, $2, $3, '1', $4)`, [stream, processor, shardId, iso(updated)]);
+  rig.pool.query(`INSERT INTO "sluice"."stream_checkpoints" ("stream", "processor", "shard_id", "sequence_number", "updated_at") VALUES ($1, $2, $3, '1', $4)`, [stream, processor, shardId, iso(updated)]);
 const realtime = (table: 'events' | 'members', grain: 'minute' | 'hour', bucket: number) =>
   table === 'events'
-    ? pool.query(`INSERT INTO "sluice"."realtime_view_events" ("grain", "bucket", "event_name", "events") VALUES ($1, $2, 'page_view', 1)`, [grain, iso(bucket)])
-    : pool.query(`INSERT INTO "sluice"."realtime_view_members" ("grain", "bucket", "kind", "member") VALUES ($1, $2, 'user', 'u1')`, [grain, iso(bucket)]);
-const seen = (minute: number) => pool.query(`INSERT INTO "sluice"."realtime_seen_events" ("minute", "event_key") VALUES ($1, 'k')`, [iso(minute)]);
+    ? rig.pool.query(`INSERT INTO "sluice"."realtime_view_events" ("grain", "bucket", "event_name", "events") VALUES ($1, $2, 'page_view', 1)`, [grain, iso(bucket)])
+    : rig.pool.query(`INSERT INTO "sluice"."realtime_view_members" ("grain", "bucket", "kind", "member") VALUES ($1, $2, 'user', 'u1')`, [grain, iso(bucket)]);
+const seen = (minute: number) => rig.pool.query(`INSERT INTO "sluice"."realtime_seen_events" ("minute", "event_key") VALUES ($1, 'k')`, [iso(minute)]);
 const badRow = (n: number, at: number) =>
-  pool.query(`INSERT INTO "sluice"."bad_rows" ("stream", "shard_id", "sequence_number", "received_at", "type", "summary", "row") VALUES ($1, 's', $2, $3, 'generic_error', 'x', '{}')`, [BAD, String(n), iso(at)]);
+  rig.pool.query(`INSERT INTO "sluice"."bad_rows" ("stream", "shard_id", "sequence_number", "received_at", "type", "summary", "row") VALUES ($1, 's', $2, $3, 'generic_error', 'x', '{}')`, [BAD, String(n), iso(at)]);
 
 const keys = {} as Record<string, string>;
 const rawDay = (run: string, atMs: number, file: string) => `archive/raw/run=${run}/${dayOf(atMs)}/${file}`;
@@ -114,19 +87,19 @@ async function seed() {
   keys.g98 = await sinkFile({ shardId: 98, committed: ago(20 * DAY_MS) });
   keys.g99a = await sinkFile({ shardId: 99, committed: ago(20 * DAY_MS), pendingDeleted: false, stagedBy: 'closed-1' });
   keys.g99b = await sinkFile({ shardId: 99, committed: ago(20 * DAY_MS), pendingDeleted: false, stagedBy: 'closed-1' });
-  await store.put(`raw/progress/${RAW}/${shard(99)}.json`, '{}');
-  await store.put(`raw/pending/${RAW}/${shard(99)}/x.lzo`, 'x');
-  await store.put(`raw/pending/${RAW}/${shard(97)}/y.lzo`, 'y');
+  await rig.store.put(`raw/progress/${RAW}/${shard(99)}.json`, '{}');
+  await rig.store.put(`raw/pending/${RAW}/${shard(99)}/x.lzo`, 'x');
+  await rig.store.put(`raw/pending/${RAW}/${shard(97)}/y.lzo`, 'y');
   // Claims without catalog rows: a closed run's old one, an open run's, a recent one.
   await stage('raw/in/legacy-1.lzo', 'closed-1', ago(10 * DAY_MS));
   await stage('raw/in/legacy-2.lzo', 'open-1', ago(10 * DAY_MS));
   await stage('raw/in/legacy-3.lzo', 'closed-1', ago(DAY_MS));
   // The open run still has staged files.
-  await store.put(`raw/processing/run=open-1/${dayOf(ago(10 * DAY_MS))}/f4.lzo`, 'f4');
+  await rig.store.put(`raw/processing/run=open-1/${dayOf(ago(10 * DAY_MS))}/f4.lzo`, 'f4');
 
   // Realtime rows around the watermark, an owed window and a queued reprocess's window.
-  await pool.query(`INSERT INTO "sluice"."batch_watermark" ("watermark", "run_id") VALUES ($1, 'closed-1')`, [iso(W)]);
-  await recordOwedWindow(pool, { runId: 'skipped-1', ...OWED, reason: 'test' });
+  await rig.pool.query(`INSERT INTO "sluice"."batch_watermark" ("watermark", "run_id") VALUES ($1, 'closed-1')`, [iso(W)]);
+  await recordOwedWindow(rig.pool, { runId: 'skipped-1', ...OWED, reason: 'test' });
   await realtime('events', 'minute', W - 2 * HOUR_MS); // goes
   await realtime('members', 'minute', W - 2 * HOUR_MS); // goes
   await realtime('events', 'minute', W - 10 * 60_000); // owed
@@ -158,7 +131,7 @@ async function seed() {
   keys.emrRun = 'emr/runs/run-1/enrich-abc/manifest.jsonl';
   keys.emrLog = 'emr/logs/j-1/steps/s-1/stderr.gz';
   for (const k of ['rawOld1', 'rawOld2', 'rawOld3', 'rawSlack', 'rawQueued', 'rawQueuedBefore', 'rawRecent', 'badOld', 'badRecent', 'enriched', 'shredded', 'reprocess', 'dripfeed', 'emrRun', 'emrLog']) {
-    await store.put(keys[k], k);
+    await rig.store.put(keys[k], k);
   }
 }
 
@@ -180,8 +153,8 @@ async function planNow(now = NOW, p = policy()): Promise<RetentionPlan> {
   return planRetention({ policy: p, now, watermark: state.watermark, protect: mergeWindows([QUEUED, OLD_REPROCESS, ...state.owed]) });
 }
 
-const column = async (sql: string) => (await pool.query(sql)).rows.map((r) => Object.values(r)[0]);
-const exists = async (k: string) => store.exists(keys[k]);
+const column = async (sql: string) => (await rig.pool.query(sql)).rows.map((r) => Object.values(r)[0]);
+const exists = async (k: string) => rig.store.exists(keys[k]);
 
 describe('retention activities', () => {
   it('reads the policy, the watermark and the owed windows', async () => {
@@ -204,9 +177,9 @@ describe('retention activities', () => {
     expect(await column(`SELECT "shard_id" || '/' || "processor" FROM "sluice"."stream_checkpoints" ORDER BY 1`)).toEqual([
       `${shard(0)}/raw-s3`, `${shard(97)}/enrich`, `${shard(97)}/raw-s3`, `${shard(98)}/raw-s3`,
     ]);
-    expect(await store.exists(`raw/progress/${RAW}/${shard(99)}.json`)).toBe(false);
-    expect(await store.exists(`raw/pending/${RAW}/${shard(99)}/x.lzo`)).toBe(false);
-    expect(await store.exists(`raw/pending/${RAW}/${shard(97)}/y.lzo`)).toBe(true);
+    expect(await rig.store.exists(`raw/progress/${RAW}/${shard(99)}.json`)).toBe(false);
+    expect(await rig.store.exists(`raw/pending/${RAW}/${shard(99)}/x.lzo`)).toBe(false);
+    expect(await rig.store.exists(`raw/pending/${RAW}/${shard(97)}/y.lzo`)).toBe(true);
     expect(await column(`SELECT "grain" || ' ' || to_char("bucket", 'YYYY-MM-DD"T"HH24:MI') FROM "sluice"."realtime_view_events" ORDER BY "grain", "bucket"`)).toEqual(
       [['hour', W - 3 * HOUR_MS], ['hour', W - HOUR_MS], ['minute', W - 3 * HOUR_MS], ['minute', W - 10 * 60_000], ['minute', W + 60_000]].map(([g, b]) => `${g} ${iso(b as number).slice(0, 16)}`),
     );
@@ -216,7 +189,7 @@ describe('retention activities', () => {
     for (const k of ['rawOld1', 'rawOld2', 'rawOld3', 'badOld']) expect(await exists(k), k).toBe(false);
     for (const k of ['rawSlack', 'rawQueued', 'rawQueuedBefore', 'rawRecent', 'badRecent', 'enriched', 'shredded', 'reprocess', 'dripfeed', 'emrRun', 'emrLog']) expect(await exists(k), k).toBe(true);
     // The open run's staged file is never touched.
-    expect(await store.list('raw/processing/')).toHaveLength(1);
+    expect(await rig.store.list('raw/processing/')).toHaveLength(1);
   });
 
   it('run again, deletes nothing more', async () => {
@@ -239,8 +212,8 @@ describe('retention activities', () => {
   it('with archiveBy lifecycle the plan leaves every object alone', async () => {
     const plan = await planNow(NOW + 1_000 * DAY_MS, { ...policy(), archiveBy: 'lifecycle' });
     expect(plan.objects).toEqual([]);
-    const before = (await store.list('')).length;
+    const before = (await rig.store.list('')).length;
     await runAll(plan);
-    expect((await store.list('')).length).toBe(before);
+    expect((await rig.store.list('')).length).toBe(before);
   });
 });

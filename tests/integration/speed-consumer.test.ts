@@ -1,47 +1,32 @@
 import { DeleteStreamCommand, ExpiredIteratorException, ProvisionedThroughputExceededException, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSpeedActivities, type ConfiguredStart, type ShardProgress, type SpeedMetrics } from '../../activities/speed';
 import { makeKinesisClient } from '../../adapters/aws-clients';
 import { ensureStream, listShards, putRecords, splitShard, type StreamRecord } from '../../adapters/kinesis';
-import type { SluiceConfig } from '../../config';
 import type { CheckpointStore } from '../../speed/checkpoints';
 import type { ShardProcessor } from '../../speed/processor';
-import type { ManagedProcess } from '../../stack/processes';
-import { kinesaliteSpec } from '../../stack/standins';
-import { sleep, startStandin, teardown, testConfig } from '../helpers/standins';
+import { sleep } from '../helpers/standins';
 import { faultInjector, recordingMetrics, startConsume, unpacedReads } from '../helpers/speed';
+import { useStandins } from '../helpers/rig';
 
 // The consume activity against kinesalite: start positions, throttling and iterator expiry
 // (injected into the real client: kinesalite neither throttles nor expires iterators in under
 // five minutes), a Kinesis outage (the stand-in stopped and started again), a shard that
 // disappears, a closed shard read to its end, and cancellation.
 
-let config: SluiceConfig;
-let kinesalite: ManagedProcess;
-let client: KinesisClient;
+const rig = useStandins({ kinesis: true });
 let streamSeq = 0;
-
-beforeAll(async () => {
-  config = testConfig();
-  kinesalite = await startStandin(kinesaliteSpec(config), config);
-  client = makeKinesisClient(config);
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await teardown(config, kinesalite);
-});
 
 async function newStream(shards = 1): Promise<{ stream: string; shardId: string }> {
   const stream = `consume-${process.pid}-${++streamSeq}`;
-  await ensureStream(client, stream, shards);
-  return { stream, shardId: (await listShards(client, stream))[0].shardId };
+  await ensureStream(rig.kinesis, stream, shards);
+  return { stream, shardId: (await listShards(rig.kinesis, stream))[0].shardId };
 }
 
 async function put(stream: string, from: number, count: number): Promise<void> {
   const records = Array.from({ length: count }, (_, i) => ({ data: Buffer.from(`rec-${from + i}`), partitionKey: 'pk', explicitHashKey: '0' }));
-  for (let i = 0; i < records.length; i += 100) expect((await putRecords(client, stream, records.slice(i, i + 100))).failed).toEqual([]);
+  for (let i = 0; i < records.length; i += 100) expect((await putRecords(rig.kinesis, stream, records.slice(i, i + 100))).failed).toEqual([]);
 }
 
 /** A processor that remembers what it was given (no durable checkpoint: the workflow's is used). */
@@ -62,7 +47,7 @@ const range = (from: number, count: number) => Array.from({ length: count }, (_,
 const noCheckpoints: CheckpointStore = { read: async () => undefined, set: async () => undefined, advance: async () => undefined };
 
 function activities(processor: ShardProcessor, opts: { kinesis?: KinesisClient; start?: ConfiguredStart; budgetMs?: number; readLimit?: number; metrics?: SpeedMetrics; idlePollMs?: number } = {}) {
-  const kinesis = opts.kinesis ?? client;
+  const kinesis = opts.kinesis ?? rig.kinesis;
   return createSpeedActivities({
     kinesis,
     reads: unpacedReads(kinesis), // the consume loop's own waits are tested here, not the read budget
@@ -126,7 +111,7 @@ describe('consumeShard (kinesalite)', () => {
   it('backs off on throttling with jitter, heartbeating meanwhile, and reads everything once', async () => {
     const { stream, shardId } = await newStream();
     await put(stream, 0, 50);
-    const kinesis = makeKinesisClient(config);
+    const kinesis = makeKinesisClient(rig.config);
     const faults = faultInjector(kinesis);
     faults.failNext('GetRecordsCommand', () => new ProvisionedThroughputExceededException({ message: 'Rate exceeded for shard', $metadata: {} }), 4);
     const metrics = recordingMetrics();
@@ -145,7 +130,7 @@ describe('consumeShard (kinesalite)', () => {
   it('re-acquires an expired iterator after the last record read, without reading anything twice', async () => {
     const { stream, shardId } = await newStream();
     await put(stream, 0, 45);
-    const kinesis = makeKinesisClient(config);
+    const kinesis = makeKinesisClient(rig.config);
     const faults = faultInjector(kinesis);
     const rec = recorder(25); // records wait in the consumer's buffer, past the checkpoint
     const metrics = recordingMetrics();
@@ -178,9 +163,9 @@ describe('consumeShard (kinesalite)', () => {
     const rec = recorder();
     const run = startConsume(activities(rec.processor, { metrics, budgetMs: 12_000 }), { stream, processor: 'rec', shardId });
     await sleep(1_000);
-    await kinesalite.stop();
+    await rig.procs.kinesis.stop();
     await sleep(3_000);
-    await kinesalite.start();
+    await rig.procs.kinesis.start();
     await put(stream, 30, 30);
     await run.result;
     expect(metrics.failures.unavailable).toBeGreaterThanOrEqual(1);
@@ -194,7 +179,7 @@ describe('consumeShard (kinesalite)', () => {
     const rec = recorder();
     const run = startConsume(activities(rec.processor, { metrics, budgetMs: 10_000 }), { stream, processor: 'rec', shardId });
     await sleep(600);
-    await client.send(new DeleteStreamCommand({ StreamName: stream }));
+    await rig.kinesis.send(new DeleteStreamCommand({ StreamName: stream }));
     const result = await run.result;
     expect(result).toMatchObject({ shardGone: true, shardEnded: false, records: 10 });
     expect(metrics.endedShards).toEqual([shardId]);
@@ -203,13 +188,13 @@ describe('consumeShard (kinesalite)', () => {
   it('reads a closed parent shard to its end and reports it ended', async () => {
     const { stream, shardId } = await newStream();
     await put(stream, 0, 25);
-    await splitShard(client, stream, shardId);
+    await splitShard(rig.kinesis, stream, shardId);
     await put(stream, 25, 10); // these go to the children
     const rec = recorder(7);
     const result = await startConsume(activities(rec.processor, { budgetMs: 10_000 }), { stream, processor: 'rec', shardId }).result;
     expect(result).toMatchObject({ shardEnded: true, records: 25 });
     expect(rec.values()).toEqual(range(0, 25));
-    const shards = await listShards(client, stream);
+    const shards = await listShards(rig.kinesis, stream);
     expect(shards.filter((s) => s.parentShardId === shardId)).toHaveLength(2);
   });
 

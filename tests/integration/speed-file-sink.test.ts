@@ -1,76 +1,50 @@
 import { createHash } from 'node:crypto';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createSpeedActivities, type ConsumeInput, type SpeedMetrics } from '../../activities/speed';
-import { makeKinesisClient } from '../../adapters/aws-clients';
 import type { ObjectStore } from '../../adapters/object-store';
 import { ensureStream, listShards, putRecords } from '../../adapters/kinesis';
-import { makePool, type Pool } from '../../adapters/postgres';
-import type { SluiceConfig } from '../../config';
 import { pgCheckpointStore } from '../../speed/checkpoints';
 import { fileSinkProcessor, readSinkProgress } from '../../speed/file-sink';
 import { StaleCheckpointError } from '../../speed/processor';
 import { RAW_FORMAT } from '../../speed/raw-sink';
-import type { ManagedProcess } from '../../stack/processes';
-import { kinesaliteSpec, postgresSpec, s3Spec } from '../../stack/standins';
-import { migrateWarehouse } from '../../warehouse/migrate';
-import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 import { occurrences, readRawFiles, recordingMetrics, runActivity, startConsume, unpacedReads } from '../helpers/speed';
+import { useStandins } from '../helpers/rig';
 
 // The raw S3 sink's exactly-once guarantee, against kinesalite, s3rver and PostgreSQL: two
 // overlapping attempts with different batch boundaries, crashes between the steps of a file's
 // commit, and a rewind. After each, every raw file is read back and every record must be in
 // exactly one file under raw/in/.
 
-let config: SluiceConfig;
-let procs: ManagedProcess[] = [];
-let kinesis: KinesisClient;
-let store: ObjectStore;
-let pool: Pool;
+const rig = useStandins({ kinesis: true, s3: true, postgres: true });
 let streamSeq = 0;
 
 const PROCESSOR = 'raw-s3';
 const limits = (maxRecords: number) => ({ maxRecords, maxBytes: 1e9, maxAgeMs: 60_000 });
 
-beforeAll(async () => {
-  config = testConfig();
-  procs = await Promise.all([startStandin(kinesaliteSpec(config), config), startStandin(s3Spec(config), config), startStandin(postgresSpec(config), config)]);
-  kinesis = makeKinesisClient(config);
-  ({ store } = await bucketStore(config));
-  await migrateWarehouse(config);
-  pool = makePool(config);
-});
-
-afterAll(async () => {
-  kinesis?.destroy();
-  await pool?.end();
-  await teardown(config, ...procs);
-});
-
 beforeEach(async () => {
-  await pool.query('TRUNCATE "sluice"."sink_files", "sluice"."stream_checkpoints", "sluice"."staged_files"');
+  await rig.pool.query('TRUNCATE "sluice"."sink_files", "sluice"."stream_checkpoints", "sluice"."staged_files"');
 });
 
 /** A one-shard stream holding `count` records `rec-<i>`; returns its name and shard. */
 async function streamWith(count: number): Promise<{ stream: string; shardId: string }> {
   const stream = `sink-${process.pid}-${++streamSeq}`;
-  await ensureStream(kinesis, stream, 1);
+  await ensureStream(rig.kinesis, stream, 1);
   for (let i = 0; i < count; i += 50) {
     const batch = Array.from({ length: Math.min(50, count - i) }, (_, j) => ({ data: Buffer.from(`rec-${i + j}`), partitionKey: `pk-${(i + j) % 7}` }));
-    expect((await putRecords(kinesis, stream, batch)).failed).toEqual([]);
+    expect((await putRecords(rig.kinesis, stream, batch)).failed).toEqual([]);
   }
-  const [shard] = await listShards(kinesis, stream);
+  const [shard] = await listShards(rig.kinesis, stream);
   return { stream, shardId: shard.shardId };
 }
 
 function activities(opts: { maxRecords: number; readLimit: number; store?: ObjectStore; metrics?: SpeedMetrics; budgetMs?: number }) {
   return createSpeedActivities({
-    kinesis,
-    reads: unpacedReads(kinesis), // short time budgets: reads as fast as kinesalite answers
+    kinesis: rig.kinesis,
+    reads: unpacedReads(rig.kinesis), // short time budgets: reads as fast as kinesalite answers
     temporal: undefined as unknown as Client, // consumerStates is not used here
-    processors: { [PROCESSOR]: fileSinkProcessor(PROCESSOR, opts.store ?? store, RAW_FORMAT, limits(opts.maxRecords), pool) },
-    checkpoints: pgCheckpointStore(pool),
+    processors: { [PROCESSOR]: fileSinkProcessor(PROCESSOR, opts.store ?? rig.store, RAW_FORMAT, limits(opts.maxRecords), rig.pool) },
+    checkpoints: pgCheckpointStore(rig.pool),
     startPosition: { type: 'TRIM_HORIZON' },
     pollMs: 20,
     budgetMs: opts.budgetMs ?? 4_000,
@@ -82,7 +56,7 @@ function activities(opts: { maxRecords: number; readLimit: number; store?: Objec
 
 /** Every record under raw/in/ for the stream, with the files holding it. */
 async function recordsInFiles(stream: string, prefix = 'raw/in/'): Promise<Map<string, number>> {
-  const files = (await readRawFiles(store, prefix)).filter((f) => f.key.includes(`/${stream}-`));
+  const files = (await readRawFiles(rig.store, prefix)).filter((f) => f.key.includes(`/${stream}-`));
   return occurrences(files.flatMap((f) => f.records.map((r) => r.toString())));
 }
 
@@ -96,7 +70,7 @@ const input = (stream: string, shardId: string, over: Partial<ConsumeInput> = {}
 
 describe('durable checkpoints', () => {
   it('let exactly one of many concurrent attempts move a checkpoint on from each value', async () => {
-    const checkpoints = pgCheckpointStore(pool);
+    const checkpoints = pgCheckpointStore(rig.pool);
     const key = { stream: 'cas', processor: PROCESSOR, shardId: 'shardId-000000000000' };
     for (const expected of [undefined, '1000']) {
       const attempts = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => checkpoints.advance(key, expected, String(1000 + (expected ? 100 : 0) + i))));
@@ -129,7 +103,7 @@ describe('raw S3 sink exactly once', () => {
     expect(last.checkpoint).toBeDefined();
     expectExactlyOnce(await recordsInFiles(stream), 300);
     // The losers' files stayed under pending/, which no batch run reads.
-    const [marker] = await readSinkProgress(store, 'raw', stream, [shardId]);
+    const [marker] = await readSinkProgress(rig.store, 'raw', stream, [shardId]);
     expect(marker?.lastSequenceNumber).toBe(last.checkpoint);
   });
 
@@ -137,19 +111,19 @@ describe('raw S3 sink exactly once', () => {
     const { stream, shardId } = await streamWith(120);
     let files = 0;
     const crashing: ObjectStore = {
-      ...store,
+      ...rig.store,
       async put(key, body, contentType) {
         if (key.startsWith('raw/in/') && ++files === 2) throw new Error('worker killed between commit and publish');
-        return store.put(key, body, contentType);
+        return rig.store.put(key, body, contentType);
       },
     };
     await expect(startConsume(activities({ maxRecords: 25, readLimit: 10, store: crashing }), input(stream, shardId)).result).rejects.toThrow('worker killed');
-    const { rows } = await pool.query('SELECT count(*)::int AS n FROM "sluice"."sink_files" WHERE "stream" = $1 AND NOT "published"', [stream]);
+    const { rows } = await rig.pool.query('SELECT count(*)::int AS n FROM "sluice"."sink_files" WHERE "stream" = $1 AND NOT "published"', [stream]);
     expect(rows[0].n).toBe(1);
     // The retry, with other boundaries, first publishes the committed file, then goes on after it.
     await startConsume(activities({ maxRecords: 40, readLimit: 7 }), input(stream, shardId)).result;
     expectExactlyOnce(await recordsInFiles(stream), 120);
-    const after = await pool.query('SELECT count(*)::int AS n FROM "sluice"."sink_files" WHERE "stream" = $1 AND NOT "published"', [stream]);
+    const after = await rig.pool.query('SELECT count(*)::int AS n FROM "sluice"."sink_files" WHERE "stream" = $1 AND NOT "published"', [stream]);
     expect(after.rows[0].n).toBe(0);
   });
 
@@ -157,9 +131,9 @@ describe('raw S3 sink exactly once', () => {
     const { stream, shardId } = await streamWith(90);
     let puts = 0;
     const crashing: ObjectStore = {
-      ...store,
+      ...rig.store,
       async put(key, body, contentType) {
-        await store.put(key, body, contentType);
+        await rig.store.put(key, body, contentType);
         if (key.startsWith('raw/pending/') && ++puts === 2) throw new Error('worker killed after writing a file');
       },
     };
@@ -167,14 +141,14 @@ describe('raw S3 sink exactly once', () => {
     await startConsume(activities({ maxRecords: 45, readLimit: 9 }), input(stream, shardId)).result;
     expectExactlyOnce(await recordsInFiles(stream), 90);
     // The uncommitted file (records 30..59) is an orphan under pending/, never published.
-    const catalogued = await pool.query<{ first: string; last: string }>(
+    const catalogued = await rig.pool.query<{ first: string; last: string }>(
       `SELECT "first_sequence"::text AS first, "last_sequence"::text AS last FROM "sluice"."sink_files" WHERE "stream" = $1`,
       [stream],
     );
     const committed = new Set(catalogued.rows.map((r) => `${r.first.padStart(56, '0')}-${r.last.padStart(56, '0')}.lzo`));
-    const orphans = (await store.list(`raw/pending/${stream}/`)).filter((k) => !committed.has(k.split('/').pop()!));
+    const orphans = (await rig.store.list(`raw/pending/${stream}/`)).filter((k) => !committed.has(k.split('/').pop()!));
     expect(orphans).toHaveLength(1);
-    expect((await readRawFiles(store, `raw/pending/${stream}/`)).find((f) => f.key === orphans[0])!.records.map(String)).toEqual(Array.from({ length: 30 }, (_, i) => `rec-${30 + i}`));
+    expect((await readRawFiles(rig.store, `raw/pending/${stream}/`)).find((f) => f.key === orphans[0])!.records.map(String)).toEqual(Array.from({ length: 30 }, (_, i) => `rec-${30 + i}`));
   });
 
   it('a rewind re-writes the same keys with the same bytes, restores a lost file and never re-adds a staged one', async () => {
@@ -182,8 +156,8 @@ describe('raw S3 sink exactly once', () => {
     const first = await startConsume(activities({ maxRecords: 30, readLimit: 10 }), input(stream, shardId)).result;
     const digest = async () => {
       const out = new Map<string, string>();
-      for (const key of (await store.list('raw/in/')).filter((k) => k.includes(`/${stream}-`))) {
-        out.set(key, createHash('sha256').update(await store.get(key)).digest('hex'));
+      for (const key of (await rig.store.list('raw/in/')).filter((k) => k.includes(`/${stream}-`))) {
+        out.set(key, createHash('sha256').update(await rig.store.get(key)).digest('hex'));
       }
       return out;
     };
@@ -191,9 +165,9 @@ describe('raw S3 sink exactly once', () => {
     expect(before.size).toBe(7); // 6 × 30 + 20
     const keys = [...before.keys()];
     // A batch run staged the first file (claimed in PostgreSQL, moved away); the third was lost.
-    await pool.query('INSERT INTO "sluice"."staged_files" ("key", "run_id") VALUES ($1, $2)', [keys[0], 'run-1']);
-    await store.move(keys[0], `raw/processing/run=run-1/${keys[0].slice('raw/in/'.length)}`);
-    await store.delete(keys[2]);
+    await rig.pool.query('INSERT INTO "sluice"."staged_files" ("key", "run_id") VALUES ($1, $2)', [keys[0], 'run-1']);
+    await rig.store.move(keys[0], `raw/processing/run=run-1/${keys[0].slice('raw/in/'.length)}`);
+    await rig.store.delete(keys[2]);
 
     // Rewind to the very first record; re-read with other flush limits (the recorded boundaries win).
     const acts = activities({ maxRecords: 45, readLimit: 17 });
@@ -213,7 +187,7 @@ describe('raw S3 sink exactly once', () => {
     const { stream, shardId } = await streamWith(60);
     const acts = activities({ maxRecords: 20, readLimit: 10 });
     await startConsume(acts, input(stream, shardId)).result;
-    const files = await pool.query<{ first: string; last: string; after: string | null }>(
+    const files = await rig.pool.query<{ first: string; last: string; after: string | null }>(
       `SELECT "first_sequence"::text AS first, "last_sequence"::text AS last, "after_sequence"::text AS after
        FROM "sluice"."sink_files" WHERE "stream" = $1 ORDER BY "first_sequence"`,
       [stream],
@@ -222,7 +196,7 @@ describe('raw S3 sink exactly once', () => {
     expect(files.rows[0].after).toBeNull();
     expect(files.rows[1].after).toBe(files.rows[0].last);
     // A record inside the second file: the rewind restarts at that file's first record, after the first file.
-    const sink = fileSinkProcessor(PROCESSOR, store, RAW_FORMAT, limits(20), pool);
+    const sink = fileSinkProcessor(PROCESSOR, rig.store, RAW_FORMAT, limits(20), rig.pool);
     expect(await sink.rewindPoint!(stream, shardId, files.rows[1].last)).toEqual({ after: files.rows[0].last, startSequence: files.rows[1].first });
     // A rewind to after every record finds nothing to re-read and keeps the checkpoint.
     const none = await runActivity(acts.rewindShard, { stream, processor: PROCESSOR, shardId, toMs: Date.now() - 1 });

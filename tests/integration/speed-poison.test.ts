@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createSpeedActivities } from '../../activities/speed';
-import { makeKinesisClient } from '../../adapters/aws-clients';
 import { ensureStream, listShards, putRecords, type StreamRecord } from '../../adapters/kinesis';
-import { makePool, type Pool } from '../../adapters/postgres';
 import { formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
-import type { SluiceConfig } from '../../config';
 import { pgCheckpointStore, withDurableCheckpoint } from '../../speed/checkpoints';
 import { isRecordError, isolatePoison } from '../../speed/poison';
 import type { ShardProcessor } from '../../speed/processor';
@@ -15,11 +11,8 @@ import { realtimeViewsProcessor } from '../../speed/realtime-views';
 import { streamEnrichProcessor } from '../../speed/stream-enrich';
 import { encodeCollectorPayload } from '../../codecs/collector-payload';
 import { readStreamRecords } from '../helpers/kinesis';
-import type { ManagedProcess } from '../../stack/processes';
-import { kinesaliteSpec, postgresSpec } from '../../stack/standins';
-import { migrateWarehouse } from '../../warehouse/migrate';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
 import { recordingMetrics, startConsume, unpacedReads } from '../helpers/speed';
+import { useStandins } from '../helpers/rig';
 
 // Poison records on a live shard (issue #16): a record that makes the realtime-views processor
 // throw for a reason tied to its content is retried on its own a bounded number of times, then
@@ -27,29 +20,11 @@ import { recordingMetrics, startConsume, unpacedReads } from '../helpers/speed';
 // once. An infrastructure failure is never skipped. Real kinesalite and PostgreSQL; the fault is
 // injected into the real processor (the record's content is what makes it throw).
 
-let config: SluiceConfig;
-let kinesalite: ManagedProcess;
-let postgres: ManagedProcess;
-let client: KinesisClient;
-let pool: Pool;
+const rig = useStandins({ kinesis: true, postgres: true });
 let streamSeq = 0;
 
-beforeAll(async () => {
-  config = testConfig();
-  [kinesalite, postgres] = await Promise.all([startStandin(kinesaliteSpec(config), config), startStandin(postgresSpec(config), config)]);
-  await migrateWarehouse(config);
-  client = makeKinesisClient(config);
-  pool = makePool(config);
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await pool?.end();
-  await teardown(config, kinesalite, postgres);
-});
-
 beforeEach(async () => {
-  await pool.query(`TRUNCATE "sluice"."realtime_view_events", "sluice"."realtime_view_members", "sluice"."realtime_seen_events",
+  await rig.pool.query(`TRUNCATE "sluice"."realtime_view_events", "sluice"."realtime_view_members", "sluice"."realtime_seen_events",
     "sluice"."stream_checkpoints", "sluice"."bad_rows"`);
 });
 
@@ -79,21 +54,21 @@ function poisonable(inner: ShardProcessor, failures: { n: number }): ShardProces
 
 async function streamWith(lines: string[]): Promise<{ stream: string; shardId: string }> {
   const stream = `poison-${process.pid}-${++streamSeq}`;
-  await ensureStream(client, stream, 1);
-  const { failed } = await putRecords(client, stream, lines.map((l) => ({ data: Buffer.from(l), partitionKey: 'pk' })));
+  await ensureStream(rig.kinesis, stream, 1);
+  const { failed } = await putRecords(rig.kinesis, stream, lines.map((l) => ({ data: Buffer.from(l), partitionKey: 'pk' })));
   expect(failed).toEqual([]);
-  return { stream, shardId: (await listShards(client, stream))[0].shardId };
+  return { stream, shardId: (await listShards(rig.kinesis, stream))[0].shardId };
 }
 
 function activities(processor: ShardProcessor, metrics = recordingMetrics()) {
   return createSpeedActivities({
-    kinesis: client, reads: unpacedReads(client), temporal: undefined as unknown as Client, processors: { [processor.name]: processor },
-    checkpoints: pgCheckpointStore(pool), startPosition: { type: 'TRIM_HORIZON' },
+    kinesis: rig.kinesis, reads: unpacedReads(rig.kinesis), temporal: undefined as unknown as Client, processors: { [processor.name]: processor },
+    checkpoints: pgCheckpointStore(rig.pool), startPosition: { type: 'TRIM_HORIZON' },
     pollMs: 20, idlePollMs: 50, budgetMs: 2_500, maxRecords: 1_000_000, readLimit: 100, poisonAttempts: 3, metrics,
   });
 }
 
-const countedEvents = async () => Number((await pool.query(`SELECT coalesce(sum("events"), 0) AS n FROM "sluice"."realtime_view_events" WHERE "grain" = 'minute'`)).rows[0].n);
+const countedEvents = async () => Number((await rig.pool.query(`SELECT coalesce(sum("events"), 0) AS n FROM "sluice"."realtime_view_events" WHERE "grain" = 'minute'`)).rows[0].n);
 
 describe('a poison record on a live shard', () => {
   it('is skipped as one bad row after its attempts; every other record is counted exactly once', async () => {
@@ -102,7 +77,7 @@ describe('a poison record on a live shard', () => {
     const { stream, shardId } = await streamWith(lines);
     const failures = { n: 0 };
     const metrics = recordingMetrics();
-    const processor = poisonable(realtimeViewsProcessor(pool), failures);
+    const processor = poisonable(realtimeViewsProcessor(rig.pool), failures);
 
     const first = await startConsume(activities(processor, metrics), { stream, processor: processor.name, shardId }).result;
     expect(await countedEvents()).toBe(40);
@@ -110,23 +85,23 @@ describe('a poison record on a live shard', () => {
     expect(failures.n).toBe(4);
     expect(metrics.failures['poison-record']).toBe(1);
 
-    const { rows } = await pool.query(`SELECT "stream", "shard_id", "sequence_number", "type", "row" FROM "sluice"."bad_rows"`);
+    const { rows } = await rig.pool.query(`SELECT "stream", "shard_id", "sequence_number", "type", "row" FROM "sluice"."bad_rows"`);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ stream, shard_id: shardId, type: 'generic_error' });
     expect(rows[0].row.data.failure.errors[0]).toMatch(/realtime-views gave up on record \d+ .* after 3 attempts: TypeError: Cannot read properties/);
     expect(rows[0].row.data.payload).toContain(POISON);
 
     // The checkpoint is past the last record; a second attempt from it applies nothing again.
-    const { rows: cp } = await pool.query(`SELECT "sequence_number" FROM "sluice"."stream_checkpoints" WHERE "stream" = $1`, [stream]);
+    const { rows: cp } = await rig.pool.query(`SELECT "sequence_number" FROM "sluice"."stream_checkpoints" WHERE "stream" = $1`, [stream]);
     expect(cp[0].sequence_number).toBe(first.checkpoint);
     await startConsume(activities(processor), { stream, processor: processor.name, shardId, checkpoint: first.checkpoint }).result;
     expect(await countedEvents()).toBe(40);
-    expect((await pool.query(`SELECT count(*)::int AS n FROM "sluice"."bad_rows"`)).rows[0].n).toBe(1);
+    expect((await rig.pool.query(`SELECT count(*)::int AS n FROM "sluice"."bad_rows"`)).rows[0].n).toBe(1);
   });
 
   it('an infrastructure failure is not skipped: the activity fails and nothing is marked bad', async () => {
     const { stream, shardId } = await streamWith(Array.from({ length: 5 }, (_, i) => enrichedLine(i)));
-    const inner = realtimeViewsProcessor(pool);
+    const inner = realtimeViewsProcessor(rig.pool);
     const processor: ShardProcessor = {
       ...inner,
       async process() {
@@ -134,7 +109,7 @@ describe('a poison record on a live shard', () => {
       },
     };
     await expect(startConsume(activities(processor), { stream, processor: processor.name, shardId }).result).rejects.toThrow(/ECONNREFUSED/);
-    expect((await pool.query(`SELECT count(*)::int AS n FROM "sluice"."bad_rows"`)).rows[0].n).toBe(0);
+    expect((await rig.pool.query(`SELECT count(*)::int AS n FROM "sluice"."bad_rows"`)).rows[0].n).toBe(0);
     expect(await countedEvents()).toBe(0);
   });
 });
@@ -154,15 +129,15 @@ describe('hostile records through stream enrich on a live shard', () => {
     const raw = `raw-${process.pid}-${++streamSeq}`;
     const enriched = `${raw}-enriched`;
     const bad = `${raw}-bad`;
-    await Promise.all([ensureStream(client, raw, 1), ensureStream(client, enriched, 1), ensureStream(client, bad, 1)]);
-    expect((await putRecords(client, raw, payloads.map((p) => ({ data: encodeCollectorPayload(p), partitionKey: 'pk' })))).failed).toEqual([]);
-    const shardId = (await listShards(client, raw))[0].shardId;
-    const processor = streamEnrichProcessor(client, { enriched, bad });
+    await Promise.all([ensureStream(rig.kinesis, raw, 1), ensureStream(rig.kinesis, enriched, 1), ensureStream(rig.kinesis, bad, 1)]);
+    expect((await putRecords(rig.kinesis, raw, payloads.map((p) => ({ data: encodeCollectorPayload(p), partitionKey: 'pk' })))).failed).toEqual([]);
+    const shardId = (await listShards(rig.kinesis, raw))[0].shardId;
+    const processor = streamEnrichProcessor(rig.kinesis, { enriched, bad });
     const result = await startConsume(activities(processor), { stream: raw, processor: processor.name, shardId }).result;
 
     expect(result.records).toBe(payloads.length);
-    const goodLines = (await readStreamRecords(client, enriched)).map((b) => b.toString());
-    const badRows = (await readStreamRecords(client, bad)).map((b) => JSON.parse(b.toString()) as { schema: string });
+    const goodLines = (await readStreamRecords(rig.kinesis, enriched)).map((b) => b.toString());
+    const badRows = (await readStreamRecords(rig.kinesis, bad)).map((b) => JSON.parse(b.toString()) as { schema: string });
     expect(goodLines).toHaveLength(5);
     expect(badRows).toHaveLength(4);
     expect(badRows.map((r) => r.schema.split('/')[1]).sort()).toEqual(['adapter_failures', 'tracker_protocol_violations', 'tracker_protocol_violations', 'tracker_protocol_violations']);
@@ -176,24 +151,24 @@ describe('a poison record in stream enrich (durable checkpoint, as the workers w
     const payloads = [...Array.from({ length: 6 }, (_, i) => payload(`https://a.test/${i}`)), payload(`https://a.test/${POISON}`), payload('https://a.test/last')];
     const raw = `raw-${process.pid}-${++streamSeq}`;
     const [enriched, bad] = [`${raw}-enriched`, `${raw}-bad`];
-    await Promise.all([ensureStream(client, raw, 1), ensureStream(client, enriched, 1), ensureStream(client, bad, 1)]);
-    expect((await putRecords(client, raw, payloads.map((p) => ({ data: encodeCollectorPayload(p), partitionKey: 'pk' })))).failed).toEqual([]);
-    const shardId = (await listShards(client, raw))[0].shardId;
+    await Promise.all([ensureStream(rig.kinesis, raw, 1), ensureStream(rig.kinesis, enriched, 1), ensureStream(rig.kinesis, bad, 1)]);
+    expect((await putRecords(rig.kinesis, raw, payloads.map((p) => ({ data: encodeCollectorPayload(p), partitionKey: 'pk' })))).failed).toEqual([]);
+    const shardId = (await listShards(rig.kinesis, raw))[0].shardId;
     const failures = { n: 0 };
-    const processor = withDurableCheckpoint(poisonable(streamEnrichProcessor(client, { enriched, bad }), failures), pgCheckpointStore(pool));
+    const processor = withDurableCheckpoint(poisonable(streamEnrichProcessor(rig.kinesis, { enriched, bad }), failures), pgCheckpointStore(rig.pool));
 
     const first = await startConsume(activities(processor), { stream: raw, processor: processor.name, shardId }).result;
     expect(failures.n).toBeGreaterThanOrEqual(3);
-    const badRows = (await readStreamRecords(client, bad)).map((b) => JSON.parse(b.toString()) as { schema: string; data: { failure: { errors: string[] } } });
+    const badRows = (await readStreamRecords(rig.kinesis, bad)).map((b) => JSON.parse(b.toString()) as { schema: string; data: { failure: { errors: string[] } } });
     expect(badRows).toHaveLength(1);
     expect(badRows[0].data.failure.errors[0]).toMatch(/enrich gave up on record .* after 3 attempts: TypeError/);
-    expect(await readStreamRecords(client, enriched)).toHaveLength(7);
-    const durable = await pgCheckpointStore(pool).read({ stream: raw, processor: processor.name, shardId });
+    expect(await readStreamRecords(rig.kinesis, enriched)).toHaveLength(7);
+    const durable = await pgCheckpointStore(rig.pool).read({ stream: raw, processor: processor.name, shardId });
     expect(durable).toBe(first.checkpoint);
 
     await startConsume(activities(processor), { stream: raw, processor: processor.name, shardId, checkpoint: first.checkpoint }).result;
-    expect(await readStreamRecords(client, bad)).toHaveLength(1);
-    expect(await readStreamRecords(client, enriched)).toHaveLength(7);
+    expect(await readStreamRecords(rig.kinesis, bad)).toHaveLength(1);
+    expect(await readStreamRecords(rig.kinesis, enriched)).toHaveLength(7);
   });
 });
 

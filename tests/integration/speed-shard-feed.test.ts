@@ -1,51 +1,33 @@
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeKinesisClient } from '../../adapters/aws-clients';
+import { describe, expect, it } from 'vitest';
 import { ensureStream, listShards, putRecords, splitShard } from '../../adapters/kinesis';
-import type { SluiceConfig } from '../../config';
 import { ReadBudget } from '../../speed/read-budget';
 import { ShardReads, type ShardReadSession } from '../../speed/shard-feed';
-import type { ManagedProcess } from '../../stack/processes';
-import { kinesaliteSpec } from '../../stack/standins';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // The shared feed of a shard on kinesalite: processors reading one shard in one process get every
 // record once, in order, from fewer GetRecords calls than reads; one far behind catches up with
 // its own reads and then joins the feed; a closed shard ends for each of them.
 
-let config: SluiceConfig;
-let kinesalite: ManagedProcess;
-let client: KinesisClient;
+const rig = useStandins({ kinesis: true });
 let seq = 0;
-
-beforeAll(async () => {
-  config = testConfig();
-  kinesalite = await startStandin(kinesaliteSpec(config), config);
-  client = makeKinesisClient(config);
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await teardown(config, kinesalite);
-});
 
 async function newShard(): Promise<{ stream: string; shardId: string }> {
   const stream = `feed-${process.pid}-${++seq}`;
-  await ensureStream(client, stream, 1);
-  return { stream, shardId: (await listShards(client, stream))[0].shardId };
+  await ensureStream(rig.kinesis, stream, 1);
+  return { stream, shardId: (await listShards(rig.kinesis, stream))[0].shardId };
 }
 
 async function put(stream: string, from: number, count: number): Promise<void> {
   for (let i = 0; i < count; i += 250) {
     const records = Array.from({ length: Math.min(250, count - i) }, (_, j) => ({ data: Buffer.from(`r-${from + i + j}`), partitionKey: 'pk' }));
-    expect((await putRecords(client, stream, records)).failed).toEqual([]);
+    expect((await putRecords(rig.kinesis, stream, records)).failed).toEqual([]);
   }
 }
 
 function shardReads(cacheRecords?: number) {
   const calls = { n: 0, shared: 0 };
   const r = new ShardReads({
-    kinesis: client,
+    kinesis: rig.kinesis,
     cacheRecords,
     budget: new ReadBudget({ callsPerSecond: 5, bytesPerSecond: 2_000_000, guardMs: 100, joinDelayMs: 0 }),
     metrics: { call: () => void (calls.n += 1), shared: () => void (calls.shared += 1) },
@@ -123,7 +105,7 @@ describe('shard feed (kinesalite)', () => {
     expect(calls.n - before).toBeLessThan(x.reads + y.reads);
 
     // Closed: both are told once everything is read.
-    await splitShard(client, stream, shardId);
+    await splitShard(rig.kinesis, stream, shardId);
     const [ea, eb] = await Promise.all([readAll(leader, Infinity), readAll(lagger, Infinity)]);
     expect([ea.ended, eb.ended, ea.values, eb.values]).toEqual([true, true, [], []]);
     leader.close();

@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
+import { describe, expect, it } from 'vitest';
+import { inTransaction } from '../../adapters/postgres';
 import { formatTstamp } from '../../codecs/enriched-tsv';
-import type { SluiceConfig } from '../../config';
-import type { ManagedProcess } from '../../stack/processes';
-import { postgresSpec } from '../../stack/standins';
 import { recomputeBatchViews } from '../../views/batch-views';
 import { recomputeBatchSql } from '../../views/batch-views-redshift-sql';
-import { migrateWarehouse } from '../../warehouse/migrate';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // The Redshift recompute's statements (views/batch-views-redshift-sql.ts: plain GROUP BY per grain,
 // COUNT(DISTINCT), DELETE + INSERT watermark) against the PostgreSQL recompute (GROUPING SETS over a
@@ -17,28 +13,14 @@ import { startStandin, teardown, testConfig } from '../helpers/standins';
 // checked in tests/unit/batch-views-redshift-sql.test.ts and, through the local Data API
 // endpoint, in tests/integration/views-redshift.test.ts.
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let pool: Pool;
-
-beforeAll(async () => {
-  config = testConfig();
-  postgres = await startStandin(postgresSpec(config), config);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-});
-
-afterAll(async () => {
-  await pool?.end();
-  await teardown(config, postgres);
-});
+const rig = useStandins({ postgres: true });
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 const MIN = 60_000;
 
 async function insertEvents(rows: [number, string, string, string, string, string][]): Promise<void> {
   for (const [t, ev, name, duid, nuid, sid] of rows) {
-    await pool.query(
+    await rig.pool.query(
       `INSERT INTO "atomic"."events" ("app_id", "platform", "event_id", "collector_tstamp", "event", "event_name", "domain_userid",
          "network_userid", "domain_sessionid", "v_collector", "v_etl") VALUES ('test', 'web', $1, $2, $3, $4, $5, $6, $7, 'c', 'e')`,
       [randomUUID(), formatTstamp(t), ev, name, duid, nuid, sid],
@@ -47,15 +29,15 @@ async function insertEvents(rows: [number, string, string, string, string, strin
 }
 
 async function viewRows() {
-  const events = await pool.query(`SELECT "grain", "bucket", "event_name", "events"::int AS "n" FROM "sluice"."batch_view_events" ORDER BY 1, 2, 3`);
-  const uniques = await pool.query(`SELECT "grain", "bucket", "users"::int AS "u", "sessions"::int AS "s" FROM "sluice"."batch_view_uniques" ORDER BY 1, 2`);
+  const events = await rig.pool.query(`SELECT "grain", "bucket", "event_name", "events"::int AS "n" FROM "sluice"."batch_view_events" ORDER BY 1, 2, 3`);
+  const uniques = await rig.pool.query(`SELECT "grain", "bucket", "users"::int AS "u", "sessions"::int AS "s" FROM "sluice"."batch_view_uniques" ORDER BY 1, 2`);
   return {
     events: events.rows.map((r) => [r.grain, r.bucket.toISOString(), r.event_name, r.n]),
     uniques: uniques.rows.map((r) => [r.grain, r.bucket.toISOString(), r.u, r.s]),
   };
 }
 
-const runRedshiftSql = (sqls: string[]) => inTransaction(pool, async (c) => {
+const runRedshiftSql = (sqls: string[]) => inTransaction(rig.pool, async (c) => {
   for (const sql of sqls) await c.query(sql);
 });
 
@@ -77,13 +59,13 @@ describe('the Redshift recompute statements', () => {
     await insertEvents(rows);
     const window = { from: T0, to: T0 + 3 * MIN + 3 * 3_600_000 };
 
-    await inTransaction(pool, (c) => recomputeBatchViews(c, window, 'run-pg'));
+    await inTransaction(rig.pool, (c) => recomputeBatchViews(c, window, 'run-pg'));
     const expected = await viewRows();
     expect(expected.events.length).toBeGreaterThan(100);
 
     // A stale row inside the window goes, one outside stays.
-    await pool.query(`TRUNCATE "sluice"."batch_view_events", "sluice"."batch_view_uniques"`);
-    await pool.query(`INSERT INTO "sluice"."batch_view_events" VALUES ('minute', $1, 'stale', 99, 'old'), ('minute', $2, 'outside', 1, 'old')`, [
+    await rig.pool.query(`TRUNCATE "sluice"."batch_view_events", "sluice"."batch_view_uniques"`);
+    await rig.pool.query(`INSERT INTO "sluice"."batch_view_events" VALUES ('minute', $1, 'stale', 99, 'old'), ('minute', $2, 'outside', 1, 'old')`, [
       formatTstamp(T0 + 10 * MIN), formatTstamp(T0 - 10 * MIN),
     ]);
     const { sqls } = recomputeBatchSql({ runId: 'run-rs', window, candidate: null });
@@ -95,8 +77,8 @@ describe('the Redshift recompute statements', () => {
   });
 
   it('move the watermark forward only, keeping one row', async () => {
-    const watermark = async () => (await pool.query(`SELECT "watermark", "run_id" FROM "sluice"."batch_watermark"`)).rows.map((r) => [r.watermark.getTime(), r.run_id]);
-    await pool.query('DELETE FROM "sluice"."batch_watermark"');
+    const watermark = async () => (await rig.pool.query(`SELECT "watermark", "run_id" FROM "sluice"."batch_watermark"`)).rows.map((r) => [r.watermark.getTime(), r.run_id]);
+    await rig.pool.query('DELETE FROM "sluice"."batch_watermark"');
     await runRedshiftSql(recomputeBatchSql({ runId: 'a', candidate: T0 + 5 * MIN }).sqls);
     expect(await watermark()).toEqual([[T0 + 5 * MIN, 'a']]);
     await runRedshiftSql(recomputeBatchSql({ runId: 'b', candidate: T0 + 2 * MIN }).sqls);

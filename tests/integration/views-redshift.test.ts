@@ -3,23 +3,19 @@ import type { RedshiftDataClient } from '@aws-sdk/client-redshift-data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBatchActivities, type BatchDeps } from '../../activities/batch';
 import type { StreamRecord } from '../../adapters/kinesis';
-import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
+import { inTransaction } from '../../adapters/postgres';
 import { formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
-import type { SluiceConfig } from '../../config';
 import { makeLogger } from '../../observability/logger';
 import { buildServingApp } from '../../serving/app';
 import { applyViewDelta, realtimeViewsProcessor } from '../../speed/realtime-views';
-import type { ManagedProcess } from '../../stack/processes';
-import { postgresSpec } from '../../stack/standins';
 import type { BatchViewsStore } from '../../views/batch-views-store';
 import { makeBatchViewsStore } from '../../views/make-batch-views-store';
 import { floorTo, viewDelta, viewEventOf, type ViewEvent } from '../../views/definitions';
 import type { WarehouseLoader } from '../../warehouse/loader';
-import { migrateWarehouse } from '../../warehouse/migrate';
 import { executeStatement, fetchRows, makeRedshiftDataClient, type RedshiftTarget, redshiftTarget } from '../../warehouse/redshift-data';
 import { type RedshiftLocal, redshiftLocalFromConfig } from '../../warehouse/redshift-local/server';
 import { runActivity } from '../helpers/speed';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // warehouse.kind=redshift after the load: the views step recomputes the batch views and moves the
 // watermark in Redshift (the local Data API endpoint, strict: PostgreSQL-only SQL is refused),
@@ -27,9 +23,7 @@ import { startStandin, teardown, testConfig } from '../helpers/standins';
 // views with PostgreSQL's realtime views. Every Redshift read and write goes through the official
 // @aws-sdk/client-redshift-data client.
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let pool: Pool;
+const rig = useStandins({ postgres: true, env: { SLUICE_WAREHOUSE__KIND: 'redshift', SLUICE_WAREHOUSE__REDSHIFT__POLL_MS: '50' } });
 let endpoint: RedshiftLocal;
 let client: RedshiftDataClient;
 let target: RedshiftTarget;
@@ -37,25 +31,16 @@ let views: BatchViewsStore;
 const log = makeLogger('test', 'silent');
 
 beforeAll(async () => {
-  config = testConfig({
-    SLUICE_WAREHOUSE__KIND: 'redshift',
-    SLUICE_WAREHOUSE__REDSHIFT__POLL_MS: '50',
-  });
-  postgres = await startStandin(postgresSpec(config), config);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-  endpoint = await redshiftLocalFromConfig(config, makeLogger('test-redshift-local', 'warn'), { strict: true });
-  client = makeRedshiftDataClient(config);
-  target = redshiftTarget(config);
-  views = makeBatchViewsStore(config, pool, log);
+  endpoint = await redshiftLocalFromConfig(rig.config, makeLogger('test-redshift-local', 'warn'), { strict: true });
+  client = makeRedshiftDataClient(rig.config);
+  target = redshiftTarget(rig.config);
+  views = makeBatchViewsStore(rig.config, rig.pool, log);
 });
 
 afterAll(async () => {
   await views?.close();
   client?.destroy();
   await endpoint?.close();
-  await pool?.end();
-  await teardown(config, postgres);
 });
 
 const redshift = async (sql: string, params?: { name: string; value: string }[]) => fetchRows(client, (await executeStatement(client, target, sql, params, { pollMs: 25 })).Id!);
@@ -147,13 +132,13 @@ async function redshiftBatchRows() {
 }
 
 const activities = () => createBatchActivities({
-  pool, latenessMs: LATENESS, views, loader: { dialect: 'redshift' } as unknown as WarehouseLoader,
+  pool: rig.pool, latenessMs: LATENESS, views, loader: { dialect: 'redshift' } as unknown as WarehouseLoader,
 } as unknown as BatchDeps);
 
 describe('batch views on Redshift (local Data API endpoint)', () => {
   beforeAll(async () => {
     // The speed layer saw every event (PostgreSQL); the batch run loaded two hours into Redshift.
-    const proc = realtimeViewsProcessor(pool);
+    const proc = realtimeViewsProcessor(rig.pool);
     let after: string | undefined;
     for (let i = 0; i < corpus.length; i += 60) after = await proc.process(corpus.slice(i, i + 60).map(record), { stream: STREAM, shardId: SHARD, after }, {});
     await views.readWatermark(); // creates the Redshift tables (atomic.events among them)
@@ -180,9 +165,9 @@ describe('batch views on Redshift (local Data API endpoint)', () => {
 
     // Nothing went to PostgreSQL's batch tables; its realtime rows below the watermark are retired.
     for (const t of ['batch_view_events', 'batch_view_uniques', 'batch_watermark']) {
-      expect((await pool.query(`SELECT count(*)::int AS n FROM "sluice"."${t}"`)).rows[0].n, t).toBe(0);
+      expect((await rig.pool.query(`SELECT count(*)::int AS n FROM "sluice"."${t}"`)).rows[0].n, t).toBe(0);
     }
-    const min = async (grain: string) => (await pool.query(`SELECT min("bucket") AS m FROM "sluice"."realtime_view_events" WHERE "grain" = $1`, [grain])).rows[0].m.getTime();
+    const min = async (grain: string) => (await rig.pool.query(`SELECT min("bucket") AS m FROM "sluice"."realtime_view_events" WHERE "grain" = $1`, [grain])).rows[0].m.getTime();
     expect(await min('minute')).toBe(floorTo('minute', corpus.find((e) => e.ms >= WATERMARK)!.ms));
     expect(await min('hour')).toBe(T0 + HOUR);
 
@@ -194,7 +179,7 @@ describe('batch views on Redshift (local Data API endpoint)', () => {
   });
 
   it('serves merged answers: Redshift batch views up to the watermark, PostgreSQL realtime views after it', async () => {
-    const app = buildServingApp(pool, log, { warehouse: views });
+    const app = buildServingApp(rig.pool, log, { warehouse: views });
     const get = async (url: string) => {
       const res = await app.inject({ url });
       expect(res.statusCode, res.body).toBe(200);
@@ -235,15 +220,15 @@ describe('batch views on Redshift (local Data API endpoint)', () => {
   it('a crash between the Redshift commit and the retirement leaves realtime rows the merge ignores; the next views step retires them', async () => {
     // Realtime rows below the watermark again, as if the retirement had not run.
     const stale = corpus.filter((e) => e.ms < T0 + 30 * MIN).map(viewEvent);
-    await inTransaction(pool, (c) => applyViewDelta(c, stale));
-    const app = buildServingApp(pool, log, { warehouse: views });
+    await inTransaction(rig.pool, (c) => applyViewDelta(c, stale));
+    const app = buildServingApp(rig.pool, log, { warehouse: views });
     const series = (await app.inject({ url: `/v1/series?metric=events&grain=minute&from=${at(T0)}&to=${at(T0 + 3 * HOUR)}` })).json();
     expect(series.totals.all).toBe(corpus.length);
     expect(series.points.filter((p: { bucket: string; source: string }) => Date.parse(p.bucket) < WATERMARK && p.source !== 'batch')).toEqual([]);
     await app.close();
 
     await runActivity(activities().computeBatchViews, { runId: 'run-rs-3', window: {}, completeThroughMs: [] });
-    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "sluice"."realtime_view_events" WHERE "grain" = 'minute' AND "bucket" < $1`, [at(WATERMARK)]);
+    const { rows } = await rig.pool.query(`SELECT count(*)::int AS n FROM "sluice"."realtime_view_events" WHERE "grain" = 'minute' AND "bucket" < $1`, [at(WATERMARK)]);
     expect(rows[0].n).toBe(0);
   });
 });

@@ -1,41 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { inTransaction } from '../../adapters/postgres';
 import type { StreamRecord } from '../../adapters/kinesis';
 import { formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
-import type { SluiceConfig } from '../../config';
 import { makeLogger } from '../../observability/logger';
 import { buildServingApp } from '../../serving/app';
 import { mergedSeries } from '../../serving/queries';
 import { StaleCheckpointError } from '../../speed/processor';
 import { realtimeViewsProcessor, retireRealtimeRows } from '../../speed/realtime-views';
-import type { ManagedProcess } from '../../stack/processes';
-import { postgresSpec } from '../../stack/standins';
 import { recomputeBatchViews } from '../../views/batch-views';
 import { METRICS } from '../../views/definitions';
-import { migrateWarehouse } from '../../warehouse/migrate';
-import { startStandin, teardown, testConfig } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // The realtime processor, the batch views and the serving API's merge, on a real PostgreSQL.
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let pool: Pool;
-
-beforeAll(async () => {
-  config = testConfig();
-  postgres = await startStandin(postgresSpec(config), config);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-});
-
-afterAll(async () => {
-  await pool?.end();
-  await teardown(config, postgres);
-});
+const rig = useStandins({ postgres: true });
 
 beforeEach(async () => {
-  await pool.query(`TRUNCATE "atomic"."events", "sluice"."batch_view_events", "sluice"."batch_view_uniques", "sluice"."batch_watermark",
+  await rig.pool.query(`TRUNCATE "atomic"."events", "sluice"."batch_view_events", "sluice"."batch_view_uniques", "sluice"."batch_watermark",
     "sluice"."realtime_view_events", "sluice"."realtime_view_members", "sluice"."realtime_seen_events", "sluice"."stream_checkpoints"`);
 });
 
@@ -68,7 +50,7 @@ function record(e: TestEvent): StreamRecord {
 
 async function insertAtomic(events: TestEvent[]): Promise<void> {
   for (const e of events) {
-    await pool.query(
+    await rig.pool.query(
       `INSERT INTO "atomic"."events" ("app_id", "platform", "event_id", "collector_tstamp", "event", "event_name", "domain_userid",
          "domain_sessionid", "event_fingerprint", "v_collector", "v_etl") VALUES ('test', 'web', $1, $2, $3, $4, $5, $6, $7, 'c', 'e')`,
       [e.event_id, e.collector_tstamp, e.event, e.event_name, e.domain_userid, e.domain_sessionid, e.event_fingerprint],
@@ -77,7 +59,7 @@ async function insertAtomic(events: TestEvent[]): Promise<void> {
 }
 
 async function realtimeMinuteCounts(): Promise<Record<string, number>> {
-  const { rows } = await pool.query<{ bucket: Date; n: number }>(
+  const { rows } = await rig.pool.query<{ bucket: Date; n: number }>(
     `SELECT "bucket", sum("events")::bigint AS n FROM "sluice"."realtime_view_events" WHERE "grain" = 'minute' GROUP BY 1 ORDER BY 1`,
   );
   return Object.fromEntries(rows.map((r) => [r.bucket.toISOString(), r.n]));
@@ -85,7 +67,7 @@ async function realtimeMinuteCounts(): Promise<Record<string, number>> {
 
 describe('realtime views processor', () => {
   it('counts per minute, commits its checkpoint with the counts, and fences a stale attempt', async () => {
-    const proc = realtimeViewsProcessor(pool);
+    const proc = realtimeViewsProcessor(rig.pool);
     expect(await proc.resume!(STREAM, SHARD)).toBeUndefined();
     const first = [T0 + 1_000, T0 + 59_999, T0 + MIN, T0 + 30_000, T0 + MIN + 45_500].map((t) => record(event(t)));
     const ctx = { stream: STREAM, shardId: SHARD, after: undefined };
@@ -109,7 +91,7 @@ describe('realtime views processor', () => {
   });
 
   it('counts an event the enriched stream carries twice once, even on another shard', async () => {
-    const proc = realtimeViewsProcessor(pool);
+    const proc = realtimeViewsProcessor(rig.pool);
     const events = [event(T0 + 5_000), event(T0 + 6_000), event(T0 + 7_000)];
     const a = await proc.process(events.map(record), { stream: STREAM, shardId: SHARD }, {});
     // Stream enrich retried after a crash: the same events again, under new sequence numbers.
@@ -123,7 +105,7 @@ describe('realtime views processor', () => {
 
   it('reports records that are not enriched events instead of failing the shard', async () => {
     let unparsable = 0;
-    const proc = realtimeViewsProcessor(pool, { onUnparsable: (n) => (unparsable += n) });
+    const proc = realtimeViewsProcessor(rig.pool, { onUnparsable: (n) => (unparsable += n) });
     const junk: StreamRecord = { sequenceNumber: '1', partitionKey: 'pk', data: Buffer.from('not\tan\tevent'), arrivalMs: 0 };
     const good = record(event(T0));
     await proc.process([junk, good], { stream: STREAM, shardId: SHARD }, {});
@@ -143,11 +125,11 @@ describe('batch and realtime views agree, and the serving layer switches at the 
   const range = { from: T0, to: T0 + 3 * 3_600_000 };
 
   async function loadBoth(): Promise<void> {
-    const proc = realtimeViewsProcessor(pool);
+    const proc = realtimeViewsProcessor(rig.pool);
     let after: string | undefined;
     for (let i = 0; i < corpus.length; i += 50) after = await proc.process(corpus.slice(i, i + 50).map(record), { stream: STREAM, shardId: SHARD, after }, {});
     await insertAtomic(corpus);
-    await inTransaction(pool, (c) => recomputeBatchViews(c, { from: range.from, to: range.to - 1 }, 'run-1'));
+    await inTransaction(rig.pool, (c) => recomputeBatchViews(c, { from: range.from, to: range.to - 1 }, 'run-1'));
   }
 
   it('gives equal values per bucket for every metric and grain', async () => {
@@ -155,32 +137,32 @@ describe('batch and realtime views agree, and the serving layer switches at the 
     for (const grain of ['minute', 'hour'] as const) {
       for (const metric of METRICS) {
         // No watermark: everything answered by realtime. Watermark past the end: everything by batch.
-        const realtime = await mergedSeries(pool, metric, grain, range);
-        await pool.query(`INSERT INTO "sluice"."batch_watermark" ("id", "watermark", "run_id") VALUES (1, $1, 'run-1')`, [new Date(range.to)]);
-        const batch = await mergedSeries(pool, metric, grain, range);
-        await pool.query('DELETE FROM "sluice"."batch_watermark"');
+        const realtime = await mergedSeries(rig.pool, metric, grain, range);
+        await rig.pool.query(`INSERT INTO "sluice"."batch_watermark" ("id", "watermark", "run_id") VALUES (1, $1, 'run-1')`, [new Date(range.to)]);
+        const batch = await mergedSeries(rig.pool, metric, grain, range);
+        await rig.pool.query('DELETE FROM "sluice"."batch_watermark"');
         expect(realtime.points.every((p) => p.source === 'realtime')).toBe(true);
         expect(batch.points.every((p) => p.source === 'batch')).toBe(true);
         expect(batch.points.map((p) => [p.bucket, p.value])).toEqual(realtime.points.map((p) => [p.bucket, p.value]));
         expect(batch.totals.all).toBeGreaterThan(0);
       }
     }
-    const events = await mergedSeries(pool, 'events', 'hour', range);
+    const events = await mergedSeries(rig.pool, 'events', 'hour', range);
     expect(events.totals.all).toBe(400);
-    const pageViews = await mergedSeries(pool, 'page_views', 'hour', range);
+    const pageViews = await mergedSeries(rig.pool, 'page_views', 'hour', range);
     expect(pageViews.totals.all).toBe(200);
   });
 
   it('answers buckets before the watermark from batch, later ones from realtime, and retires realtime rows', async () => {
     await loadBoth();
-    const app = buildServingApp(pool, makeLogger('test', 'silent'));
+    const app = buildServingApp(rig.pool, makeLogger('test', 'silent'));
     const get = async (url: string) => (await app.inject({ url })).json();
     const q = `from=${new Date(range.from).toISOString()}&to=${new Date(range.to).toISOString()}`;
     const before = await get(`/v1/series?metric=events&grain=minute&${q}`);
     expect(before.totals).toEqual({ batch: 0, realtime: 400, all: 400 });
 
     const watermark = T0 + 90 * MIN; // mid-hour: the second hour stays realtime until it ends
-    await inTransaction(pool, async (c) => {
+    await inTransaction(rig.pool, async (c) => {
       await c.query(`INSERT INTO "sluice"."batch_watermark" ("id", "watermark", "run_id") VALUES (1, $1, 'run-1')`, [new Date(watermark)]);
       await retireRealtimeRows(c, watermark);
     });
@@ -193,7 +175,7 @@ describe('batch and realtime views agree, and the serving layer switches at the 
     const hours = await get(`/v1/series?metric=unique_users&grain=hour&${q}`);
     expect(hours.points.map((p: { source: string }) => p.source)).toEqual(['batch', 'realtime', 'realtime']);
     // Realtime rows the batch now answers are gone; the straddling hour's are kept.
-    const { rows } = await pool.query(`SELECT min("bucket") AS m FROM "sluice"."realtime_view_events" WHERE "grain" = 'hour'`);
+    const { rows } = await rig.pool.query(`SELECT min("bucket") AS m FROM "sluice"."realtime_view_events" WHERE "grain" = 'hour'`);
     expect(rows[0].m.getTime()).toBe(T0 + 3_600_000);
 
     const breakdown = await get(`/v1/breakdown/events?grain=hour&${q}`);
@@ -222,15 +204,15 @@ describe('batch views recompute', () => {
       [T0 + 2 * MIN + 5_000, 'page_ping', '', '', '', ''],
     ];
     for (const [t, ev, name, duid, nuid, sid] of rows) {
-      await pool.query(
+      await rig.pool.query(
         `INSERT INTO "atomic"."events" ("app_id", "platform", "event_id", "collector_tstamp", "event", "event_name", "domain_userid",
            "network_userid", "domain_sessionid", "v_collector", "v_etl") VALUES ('test', 'web', $1, $2, $3, $4, $5, $6, $7, 'c', 'e')`,
         [randomUUID(), formatTstamp(t), ev, name, duid, nuid, sid],
       );
     }
-    const written = await inTransaction(pool, (c) => recomputeBatchViews(c, { from: T0, to: T0 + 2 * MIN + 5_000 }, 'run-v'));
-    const events = await pool.query(`SELECT "grain", "bucket", "event_name", "events"::int AS "n" FROM "sluice"."batch_view_events" ORDER BY 1, 2, 3`);
-    const uniques = await pool.query(`SELECT "grain", "bucket", "users"::int AS "u", "sessions"::int AS "s" FROM "sluice"."batch_view_uniques" ORDER BY 1, 2`);
+    const written = await inTransaction(rig.pool, (c) => recomputeBatchViews(c, { from: T0, to: T0 + 2 * MIN + 5_000 }, 'run-v'));
+    const events = await rig.pool.query(`SELECT "grain", "bucket", "event_name", "events"::int AS "n" FROM "sluice"."batch_view_events" ORDER BY 1, 2, 3`);
+    const uniques = await rig.pool.query(`SELECT "grain", "bucket", "users"::int AS "u", "sessions"::int AS "s" FROM "sluice"."batch_view_uniques" ORDER BY 1, 2`);
     const at = (ms: number) => new Date(ms).toISOString();
     expect(events.rows.map((r) => [r.grain, r.bucket.toISOString(), r.event_name, r.n])).toEqual([
       ['hour', at(T0), 'link_click', 1], ['hour', at(T0), 'page_ping', 1], ['hour', at(T0), 'page_view', 2], ['hour', at(T0), 'struct', 1],

@@ -1,19 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ObjectStore } from '../../adapters/object-store';
-import { inTransaction, makePool, type Pool } from '../../adapters/postgres';
+import { describe, expect, it } from 'vitest';
+import { inTransaction } from '../../adapters/postgres';
 import { type EnrichedEvent, formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
-import type { SluiceConfig } from '../../config';
 import { syntheticEventId } from '../../batch/dedupe';
 import { runPrefix } from '../../batch/layout';
 import { runShred } from '../../batch/shred-run';
-import { localEngine } from '../../engine/local';
-import type { BatchEngine } from '../../engine/engine';
-import type { ManagedProcess } from '../../stack/processes';
-import { postgresSpec, s3Spec } from '../../stack/standins';
-import { migrateWarehouse } from '../../warehouse/migrate';
 import { postgresLoader } from '../../warehouse/postgres-loader';
 import { preparedTransactionsEnabled } from '../../warehouse/postgres-two-phase';
-import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // "The batch wins, per event" (docs/warehouse.md, "Dripfeed and batch"): rows already in the
 // warehouse for the events a run loads — as the dripfeed writes them — are replaced by the run's
@@ -21,13 +14,7 @@ import { bucketStore, startStandin, teardown, testConfig } from '../helpers/stan
 // whatever their time. Real shred (local engine threads, s3rver) and real PostgreSQL, on both load
 // paths (two-phase, and one transaction as a reprocess uses it).
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let s3: ManagedProcess;
-let pool: Pool;
-let store: ObjectStore;
-let engine: BatchEngine;
-let destroy: () => void;
+const rig = useStandins({ postgres: true, s3: true, engineThreads: 2 });
 
 const CLICK = 'iglu:com.acme/link_click/jsonschema/1-0-0';
 const CLICK_TABLE = '"atomic"."com_acme_link_click_1"';
@@ -40,24 +27,6 @@ const SCHEMAS: Record<string, object> = {
     required: ['targetUrl'],
   },
 };
-
-beforeAll(async () => {
-  config = testConfig();
-  [postgres, s3] = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config)]);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-  const s3Store = await bucketStore(config);
-  destroy = () => s3Store.client.destroy();
-  store = s3Store.store;
-  engine = localEngine(config, 2);
-});
-
-afterAll(async () => {
-  await engine?.close();
-  destroy?.();
-  await pool?.end();
-  await teardown(config, s3, postgres);
-});
 
 const T0 = Date.UTC(2026, 10, 1, 10, 0, 0);
 const uuid = (n: number, salt = 0) => `${String(salt).padStart(8, '0')}-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -75,18 +44,18 @@ function event(id: string, at: number, opts: { app?: string; fingerprint?: strin
 }
 
 async function shredRun(runId: string, lines: string[]) {
-  await store.put(`${runPrefix.enriched(runId)}part-00000.tsv`, `${lines.join('\n')}\n`);
-  return runShred({ store, engine, lookup: async (uri) => SCHEMAS[uri] }, { runId, inputPrefix: runPrefix.enriched(runId), buckets: 2, etlTstamp: T0 });
+  await rig.store.put(`${runPrefix.enriched(runId)}part-00000.tsv`, `${lines.join('\n')}\n`);
+  return runShred({ store: rig.store, engine: rig.engine, lookup: async (uri) => SCHEMAS[uri] }, { runId, inputPrefix: runPrefix.enriched(runId), buckets: 2, etlTstamp: T0 });
 }
 
 /** What the dripfeed leaves: an atomic row and its click row, marked app_id 'dripfed'. */
 async function dripfeed(id: string, at: number): Promise<void> {
   const ts = formatTstamp(at);
-  await pool.query(
+  await rig.pool.query(
     `INSERT INTO "atomic"."events" ("app_id", "collector_tstamp", "event", "event_id", "v_collector", "v_etl", "event_fingerprint") VALUES ('dripfed', $1, 'unstruct', $2, 'c', 'e', $3)`,
     [ts, id, `fp-${id}`],
   );
-  await pool.query(
+  await rig.pool.query(
     `INSERT INTO ${CLICK_TABLE} ("schema_vendor", "schema_name", "schema_format", "schema_version", "root_id", "root_tstamp", "ref_root", "ref_tree", "ref_parent", "target_url")
      VALUES ('com.acme', 'link_click', 'jsonschema', '1-0-0', $1, $2, 'events', 'events', 'events', $3)`,
     [id, ts, `https://example.com/dripfed/${id}`],
@@ -94,16 +63,16 @@ async function dripfeed(id: string, at: number): Promise<void> {
 }
 
 async function rowsOf(ids: string[]) {
-  const atomic = await pool.query<{ event_id: string; app_id: string }>('SELECT "event_id", "app_id" FROM "atomic"."events" WHERE "event_id" = ANY($1::text[]) ORDER BY 1, 2', [ids]);
-  const clicks = await pool.query<{ root_id: string; target_url: string }>(`SELECT "root_id", "target_url" FROM ${CLICK_TABLE} WHERE "root_id" = ANY($1::text[]) ORDER BY 1, 2`, [ids]);
+  const atomic = await rig.pool.query<{ event_id: string; app_id: string }>('SELECT "event_id", "app_id" FROM "atomic"."events" WHERE "event_id" = ANY($1::text[]) ORDER BY 1, 2', [ids]);
+  const clicks = await rig.pool.query<{ root_id: string; target_url: string }>(`SELECT "root_id", "target_url" FROM ${CLICK_TABLE} WHERE "root_id" = ANY($1::text[]) ORDER BY 1, 2`, [ids]);
   return { atomic: atomic.rows, clicks: clicks.rows };
 }
 
 describe('a batch load replaces the rows the dripfeed loaded for its events', () => {
   it('sets the click table up with a first run', async () => {
     await shredRun('bw-setup', [event(uuid(1, 9), T0 - 3_600_000)]);
-    await postgresLoader({ pool, store }).loadRun({ runId: 'bw-setup', window: { from: T0 - 3_600_000, to: T0 - 3_600_000 } });
-    expect((await pool.query(`SELECT count(*)::int AS n FROM ${CLICK_TABLE}`)).rows[0].n).toBe(1);
+    await postgresLoader({ pool: rig.pool, store: rig.store }).loadRun({ runId: 'bw-setup', window: { from: T0 - 3_600_000, to: T0 - 3_600_000 } });
+    expect((await rig.pool.query(`SELECT count(*)::int AS n FROM ${CLICK_TABLE}`)).rows[0].n).toBe(1);
   });
 
   for (const path of ['two-phase', 'one transaction'] as const) {
@@ -121,12 +90,12 @@ describe('a batch load replaces the rows the dripfeed loaded for its events', ()
       const shredded = await shredRun(runId, ids.map((id, i) => event(id, at(i))));
       expect(shredded.good).toBe(10);
       const window = { from: shredded.minTstamp, to: shredded.maxTstamp };
-      const loader = postgresLoader({ pool, store });
+      const loader = postgresLoader({ pool: rig.pool, store: rig.store });
       if (path === 'two-phase') {
-        expect(await preparedTransactionsEnabled(pool)).toBe(true);
+        expect(await preparedTransactionsEnabled(rig.pool)).toBe(true);
         await loader.loadRun({ runId, window });
       } else {
-        await inTransaction(pool, (client) => loader.loadRunWith(client, { runId, window }));
+        await inTransaction(rig.pool, (client) => loader.loadRunWith(client, { runId, window }));
       }
 
       const { atomic, clicks } = await rowsOf([...ids, foreign]);
@@ -147,7 +116,7 @@ describe('a batch load replaces the rows the dripfeed loaded for its events', ()
     await dripfeed(id, at);
     const shredded = await shredRun('bw-3', [event(id, at, { fingerprint: 'fp-a' }), event(id, at, { fingerprint: 'fp-b', url: 'https://example.com/b' })]);
     expect(shredded.duplicates.synthetic).toBe(2);
-    await postgresLoader({ pool, store }).loadRun({ runId: 'bw-3', window: { from: shredded.minTstamp, to: shredded.maxTstamp } });
+    await postgresLoader({ pool: rig.pool, store: rig.store }).loadRun({ runId: 'bw-3', window: { from: shredded.minTstamp, to: shredded.maxTstamp } });
     const ids = [id, syntheticEventId(id, 'fp-a'), syntheticEventId(id, 'fp-b')];
     const { atomic } = await rowsOf(ids);
     expect(atomic.map((r) => r.event_id).sort()).toEqual(ids.slice(1).sort());
@@ -155,7 +124,7 @@ describe('a batch load replaces the rows the dripfeed loaded for its events', ()
   });
 
   it('rows of other times and other events are never touched', async () => {
-    const total = (await pool.query('SELECT count(*)::int AS n FROM "atomic"."events"')).rows[0].n;
+    const total = (await rig.pool.query('SELECT count(*)::int AS n FROM "atomic"."events"')).rows[0].n;
     // setup 1 + run 1 (10 + 1 foreign) + run 2 (10 + 1) + run 3 (2)
     expect(total).toBe(25);
   });

@@ -1,22 +1,13 @@
-import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ObjectStore } from '../../adapters/object-store';
-import { makePool, type Pool } from '../../adapters/postgres';
+import { describe, expect, it } from 'vitest';
 import { type EnrichedEvent, formatTstamp, parseTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
-import type { SluiceConfig } from '../../config';
 import { DUPLICATE_SCHEMA_URI, syntheticEventId } from '../../batch/dedupe';
 import { runPrefix } from '../../batch/layout';
 import { partBytes } from '../../batch/run-files';
 import { runShred, type ShredRunResult } from '../../batch/shred-run';
-import { localEngine } from '../../engine/local';
-import type { BatchEngine } from '../../engine/engine';
-import type { ManagedProcess } from '../../stack/processes';
-import { postgresSpec, s3Spec } from '../../stack/standins';
 import { ATOMIC_COLUMNS, atomicColumnType } from '../../warehouse/atomic-events';
-import { migrateWarehouse } from '../../warehouse/migrate';
 import { postgresLoader } from '../../warehouse/postgres-loader';
 import { InjectedStop, preparedTransactionsEnabled, twoPhaseLoad } from '../../warehouse/postgres-two-phase';
-import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
+import { useStandins } from '../helpers/rig';
 
 // Shred (shred-map + shred-reduce in the local engine's threads, against s3rver) and load into
 // the real PostgreSQL stand-in: a few thousand generated events with contexts, unstruct events
@@ -24,30 +15,7 @@ import { bucketStore, startStandin, teardown, testConfig } from '../helpers/stan
 // atomic.events and in every shredded table. Then schema evolution mid-stream, hostile names,
 // a repeated load and a window replaced by reprocessing.
 
-let config: SluiceConfig;
-let postgres: ManagedProcess;
-let s3: ManagedProcess;
-let pool: Pool;
-let client: S3Client;
-let store: ObjectStore;
-let engine: BatchEngine;
-
-beforeAll(async () => {
-  config = testConfig();
-  [postgres, s3] = await Promise.all([startStandin(postgresSpec(config), config), startStandin(s3Spec(config), config)]);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-  ({ client, store } = await bucketStore(config));
-  engine = localEngine(config, 2);
-});
-
-afterAll(async () => {
-  await engine?.close();
-  client?.destroy();
-  await pool?.end();
-  await teardown(config, s3, postgres);
-});
-
+const rig = useStandins({ postgres: true, s3: true, engineThreads: 2 });
 // ---- schemas ------------------------------------------------------------------------------
 
 const sd = (vendor: string, name: string, version: string, body: Record<string, unknown>) => ({
@@ -186,12 +154,12 @@ function generate(count: number, seed: number, t0: number): Generated[] {
 async function writeParts(runId: string, lines: string[], parts: number): Promise<void> {
   const per = Math.ceil(lines.length / parts);
   for (let p = 0; p < parts; p++) {
-    await store.put(`${runPrefix.enriched(runId)}part-${String(p).padStart(5, '0')}.tsv`, `${lines.slice(p * per, (p + 1) * per).join('\n')}\n`);
+    await rig.store.put(`${runPrefix.enriched(runId)}part-${String(p).padStart(5, '0')}.tsv`, `${lines.slice(p * per, (p + 1) * per).join('\n')}\n`);
   }
 }
 
 const shred = (runId: string): Promise<ShredRunResult> =>
-  runShred({ store, engine, lookup }, { runId, inputPrefix: runPrefix.enriched(runId), buckets: 8, etlTstamp: Date.UTC(2026, 2, 1) });
+  runShred({ store: rig.store, engine: rig.engine, lookup }, { runId, inputPrefix: runPrefix.enriched(runId), buckets: 8, etlTstamp: Date.UTC(2026, 2, 1) });
 
 // ---- expected values ----------------------------------------------------------------------
 
@@ -242,7 +210,7 @@ const canonical = (row: Record<string, unknown>) => JSON.stringify(Object.keys(r
 const byKey = (rows: Record<string, unknown>[]) => [...rows].sort((a, b) => (canonical(a) < canonical(b) ? -1 : 1));
 
 async function columnsOf(table: string): Promise<[string, string, string][]> {
-  const { rows } = await pool.query(
+  const { rows } = await rig.pool.query(
     `SELECT column_name, format_type(a.atttypid, a.atttypmod) AS type, is_nullable FROM information_schema.columns c
      JOIN pg_attribute a ON a.attrelid = ('atomic.' || quote_ident(c.table_name))::regclass AND a.attname = c.column_name
      WHERE table_schema = 'atomic' AND table_name = $1 ORDER BY ordinal_position`,
@@ -252,7 +220,7 @@ async function columnsOf(table: string): Promise<[string, string, string][]> {
 }
 
 async function commentOf(table: string): Promise<string | null> {
-  const { rows } = await pool.query(`SELECT obj_description(('atomic.' || quote_ident($1))::regclass, 'pg_class') AS c`, [table]);
+  const { rows } = await rig.pool.query(`SELECT obj_description(('atomic.' || quote_ident($1))::regclass, 'pg_class') AS c`, [table]);
   return rows[0].c;
 }
 
@@ -296,7 +264,7 @@ describe('shred + PostgreSQL load', () => {
     expect(result.duplicates).toEqual({ natural: 40, synthetic: 50 });
     expect(result.truncated).toBe(1); // the one page_url over 4096 characters
 
-    const loader = postgresLoader({ pool, store });
+    const loader = postgresLoader({ pool: rig.pool, store: rig.store });
     const progress: number[] = [];
     const load = await loader.loadRun({ runId: RUN1, window: { from: result.minTstamp, to: result.maxTstamp } }, (d) => progress.push(d));
     expect(load.alreadyLoaded).toBe(false);
@@ -308,7 +276,7 @@ describe('shred + PostgreSQL load', () => {
     ]);
 
     // atomic.events: every column of every event.
-    const { rows } = await pool.query(`SELECT ${ATOMIC_COLUMNS.map((c) => `"${c}"::text AS "${c}"`).join(', ')} FROM atomic.events`);
+    const { rows } = await rig.pool.query(`SELECT ${ATOMIC_COLUMNS.map((c) => `"${c}"::text AS "${c}"`).join(', ')} FROM atomic.events`);
     expect(rows).toHaveLength(expectedEvents.length);
     const loaded = new Map(rows.map((r) => [r.event_id, r]));
     let compared = 0;
@@ -345,23 +313,23 @@ describe('shred + PostgreSQL load', () => {
     };
     for (const [uri, table] of Object.entries(tables)) {
       const expected = expectedEvents.flatMap((e) => e.entities.filter((x) => x.uri === uri).map((x) => expectedRow(uri, e.id, e.tsv.collector_tstamp!, x.data)));
-      const got = (await pool.query(`SELECT * FROM atomic."${table}"`)).rows;
+      const got = (await rig.pool.query(`SELECT * FROM atomic."${table}"`)).rows;
       expect(got.length, table).toBe(expected.length);
       expect(byKey(got), table).toEqual(byKey(expected));
     }
     // The synthetic duplicates' contexts hang off their new ids; the original id is gone from atomic.events.
-    const orphans = await pool.query(`SELECT count(*)::int AS n FROM atomic.com_acme_product_1 p LEFT JOIN atomic.events e ON e.event_id = p.root_id WHERE e.event_id IS NULL`);
+    const orphans = await rig.pool.query(`SELECT count(*)::int AS n FROM atomic.com_acme_product_1 p LEFT JOIN atomic.events e ON e.event_id = p.root_id WHERE e.event_id IS NULL`);
     expect(orphans.rows[0].n).toBe(0);
   });
 
   it('loading the same run again is a no-op (manifest)', async () => {
-    const before = await pool.query('SELECT count(*)::int AS n FROM atomic.events');
-    const again = await postgresLoader({ pool, store }).loadRun({ runId: RUN1, window: {} });
+    const before = await rig.pool.query('SELECT count(*)::int AS n FROM atomic.events');
+    const again = await postgresLoader({ pool: rig.pool, store: rig.store }).loadRun({ runId: RUN1, window: {} });
     expect(again).toMatchObject({ alreadyLoaded: true, loaded: expectedEvents.length });
     // Two attempts at once: one loads nothing, neither fails.
-    const both = await Promise.all([0, 1].map(() => postgresLoader({ pool, store }).loadRun({ runId: RUN1, window: {} })));
+    const both = await Promise.all([0, 1].map(() => postgresLoader({ pool: rig.pool, store: rig.store }).loadRun({ runId: RUN1, window: {} })));
     expect(both.every((r) => r.alreadyLoaded)).toBe(true);
-    expect((await pool.query('SELECT count(*)::int AS n FROM atomic.events')).rows[0].n).toBe(before.rows[0].n);
+    expect((await rig.pool.query('SELECT count(*)::int AS n FROM atomic.events')).rows[0].n).toBe(before.rows[0].n);
   });
 
   it('a new ADDITION adds its column, a REVISION widens, a MODEL goes to _2, an incompatible REVISION to a recovery table — no manual DDL', async () => {
@@ -383,7 +351,7 @@ describe('shred + PostgreSQL load', () => {
     await writeParts(RUN2, evolved.map(toEnrichedTsv), 2);
     const result = await shred(RUN2);
     expect(result).toMatchObject({ good: 60, bad: 0 });
-    const load = await postgresLoader({ pool, store }).loadRun({ runId: RUN2, window: {} });
+    const load = await postgresLoader({ pool: rig.pool, store: rig.store }).loadRun({ runId: RUN2, window: {} });
     expect(load.actions).toEqual(expect.arrayContaining([
       { kind: 'add-column', table: 'com_acme_link_click_1', column: 'element_target', type: 'VARCHAR(50)' },
       { kind: 'comment', table: 'com_acme_link_click_1', schema: U.click101 },
@@ -394,24 +362,24 @@ describe('shred + PostgreSQL load', () => {
 
     expect(await commentOf('com_acme_link_click_1')).toBe(U.click101);
     expect(await columnsOf('com_acme_link_click_1')).toContainEqual(['element_target', 'character varying(50)', 'YES']);
-    const clicks = await pool.query(`SELECT target_url, element_target, schema_version FROM atomic.com_acme_link_click_1 WHERE target_url LIKE 'https://x/%' OR target_url LIKE 'https://y/%' ORDER BY target_url`);
+    const clicks = await rig.pool.query(`SELECT target_url, element_target, schema_version FROM atomic.com_acme_link_click_1 WHERE target_url LIKE 'https://x/%' OR target_url LIKE 'https://y/%' ORDER BY target_url`);
     expect(clicks.rows).toHaveLength(30);
     for (const r of clicks.rows) {
       expect(r.element_target).toBe(r.target_url.startsWith('https://x/') ? '_blank' : null);
       expect(r.schema_version).toBe(r.target_url.startsWith('https://x/') ? '1-0-1' : '1-0-0');
     }
     // Rows loaded before the ADDITION are still there, with NULL in the new column.
-    const old = await pool.query(`SELECT count(*)::int AS n FROM atomic.com_acme_link_click_1 WHERE schema_version = '1-0-0' AND element_target IS NULL`);
+    const old = await rig.pool.query(`SELECT count(*)::int AS n FROM atomic.com_acme_link_click_1 WHERE schema_version = '1-0-0' AND element_target IS NULL`);
     expect(old.rows[0].n).toBe(expectedEvents.filter((e) => e.entities.some((x) => x.uri === U.click)).length + 15);
 
     expect(await commentOf('com_acme_link_click_2')).toBe(U.click200);
-    expect((await pool.query('SELECT count(*)::int AS n FROM atomic.com_acme_link_click_2')).rows[0].n).toBe(15);
+    expect((await rig.pool.query('SELECT count(*)::int AS n FROM atomic.com_acme_link_click_2')).rows[0].n).toBe(15);
     expect(await columnsOf('com_acme_product_1')).toContainEqual(['name', 'character varying(500)', 'YES']);
     expect(await commentOf('com_acme_product_1')).toBe(U.product110);
-    const longNames = await pool.query(`SELECT count(*)::int AS n FROM atomic.com_acme_product_1 WHERE length(name) = 300`);
+    const longNames = await rig.pool.query(`SELECT count(*)::int AS n FROM atomic.com_acme_product_1 WHERE length(name) = 300`);
     expect(longNames.rows[0].n).toBe(20);
     expect(await commentOf('com_acme_product_1_2_0_recovered')).toBe(U.product120);
-    const recovered = await pool.query(`SELECT sku, quantity FROM atomic.com_acme_product_1_2_0_recovered ORDER BY sku`);
+    const recovered = await rig.pool.query(`SELECT sku, quantity FROM atomic.com_acme_product_1_2_0_recovered ORDER BY sku`);
     expect(recovered.rows).toHaveLength(12);
     expect(recovered.rows[0].quantity).toEqual(new Date('2026-03-02T10:00:00Z'));
   });
@@ -427,25 +395,25 @@ describe('shred + PostgreSQL load', () => {
     await writeParts(RUN3, ids.map(toEnrichedTsv), 1);
     const result = await shred(RUN3);
     expect(result).toMatchObject({ good: 2, bad: 2 });
-    const load = await postgresLoader({ pool, store }).loadRun({ runId: RUN3, window: {} });
+    const load = await postgresLoader({ pool: rig.pool, store: rig.store }).loadRun({ runId: RUN3, window: {} });
     expect(load.loaded).toBe(2);
 
     const evil = await columnsOf('com_acme_evil_props_1');
     const names = evil.map(([n]) => n);
     expect(names).toEqual(expect.arrayContaining(['x___drop_table_atomic_events____', 'a_b', 'na_ve']));
     for (const n of names) expect(n).toMatch(/^[a-z_][a-z0-9_]{0,62}$/);
-    const row = (await pool.query('SELECT * FROM atomic.com_acme_evil_props_1')).rows[0];
+    const row = (await rig.pool.query('SELECT * FROM atomic.com_acme_evil_props_1')).rows[0];
     expect(row.x___drop_table_atomic_events____).toBe("Robert'); DROP TABLE students;--");
     expect(Object.entries(row).find(([k]) => k.startsWith('qqqq'))?.[1]).toBe(3);
 
-    const longTables = await pool.query(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'atomic' AND c.relkind = 'r' AND c.relname LIKE 'com_longvendor%'`);
+    const longTables = await rig.pool.query(`SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'atomic' AND c.relkind = 'r' AND c.relname LIKE 'com_longvendor%'`);
     expect(longTables.rows).toHaveLength(1);
     expect(longTables.rows[0].relname.length).toBeLessThanOrEqual(63);
     expect(await commentOf(longTables.rows[0].relname)).toBe(U.long);
 
     // Nothing was dropped or deleted; the two hostile URIs are bad rows.
-    expect((await pool.query(`SELECT count(*)::int AS n FROM atomic.events`)).rows[0].n).toBeGreaterThan(3000);
-    const bad = (await Promise.all((await store.list(runPrefix.shreddedBad(RUN3))).map(async (k) => (await store.get(k)).toString()))).join('');
+    expect((await rig.pool.query(`SELECT count(*)::int AS n FROM atomic.events`)).rows[0].n).toBeGreaterThan(3000);
+    const bad = (await Promise.all((await rig.store.list(runPrefix.shreddedBad(RUN3))).map(async (k) => (await rig.store.get(k)).toString()))).join('');
     expect(bad).toContain('DROP TABLE atomic.events');
     expect(bad.split('\n').filter(Boolean).map((l) => JSON.parse(l).schema)).toEqual([
       'iglu:com.snowplowanalytics.snowplow.badrows/loader_iglu_error/jsonschema/2-0-1',
@@ -455,14 +423,14 @@ describe('shred + PostgreSQL load', () => {
 
   it('reprocessing a window replaces its rows in one transaction: no duplicates, nothing lost', async () => {
     const count = async () => Object.fromEntries(await Promise.all(
-      ['events', 'com_acme_product_1', 'com_acme_link_click_1', 'com_snowplowanalytics_snowplow_duplicate_1'].map(async (t) => [t, (await pool.query(`SELECT count(*)::int AS n FROM atomic."${t}"`)).rows[0].n]),
+      ['events', 'com_acme_product_1', 'com_acme_link_click_1', 'com_snowplowanalytics_snowplow_duplicate_1'].map(async (t) => [t, (await rig.pool.query(`SELECT count(*)::int AS n FROM atomic."${t}"`)).rows[0].n]),
     ));
     const before = await count();
     const REPROCESS = 'reprocess-run-pg-1';
-    for (const key of await store.list(runPrefix.enriched(RUN1))) await store.put(`${runPrefix.enriched(REPROCESS)}${key.slice(runPrefix.enriched(RUN1).length)}`, await store.get(key));
+    for (const key of await rig.store.list(runPrefix.enriched(RUN1))) await rig.store.put(`${runPrefix.enriched(REPROCESS)}${key.slice(runPrefix.enriched(RUN1).length)}`, await rig.store.get(key));
     const result = await shred(REPROCESS);
     const window = { from: T0, to: T0 + 86_400_000 };
-    const load = await postgresLoader({ pool, store }).loadRun({ runId: REPROCESS, window, replaceWindow: true });
+    const load = await postgresLoader({ pool: rig.pool, store: rig.store }).loadRun({ runId: REPROCESS, window, replaceWindow: true });
     expect(load.loaded).toBe(result.good);
     expect(await count()).toEqual(before);
   });
@@ -470,13 +438,13 @@ describe('shred + PostgreSQL load', () => {
 
 describe('two-phase load (atomic.events and the shredded tables on two connections)', () => {
   const T2 = Date.UTC(2026, 2, 5, 9, 0, 0);
-  const loader = () => postgresLoader({ pool, store });
-  const prepared = async () => (await pool.query<{ gid: string }>(`SELECT "gid" FROM pg_prepared_xacts ORDER BY 1`)).rows.map((r) => r.gid);
+  const loader = () => postgresLoader({ pool: rig.pool, store: rig.store });
+  const prepared = async () => (await rig.pool.query<{ gid: string }>(`SELECT "gid" FROM pg_prepared_xacts ORDER BY 1`)).rows.map((r) => r.gid);
   /** Rows of one run in atomic.events and in the product table (through its events' ids). */
   const rowsOf = async (runId: string, ids: string[]) => {
-    const events = (await pool.query('SELECT count(*)::int AS n FROM atomic.events WHERE event_id = ANY($1::text[])', [ids])).rows[0].n;
-    const products = (await pool.query('SELECT count(*)::int AS n FROM atomic.com_acme_product_1 WHERE root_id = ANY($1::text[])', [ids])).rows[0].n;
-    const manifest = (await pool.query('SELECT count(*)::int AS n FROM sluice.load_manifest WHERE run_id = $1', [runId])).rows[0].n;
+    const events = (await rig.pool.query('SELECT count(*)::int AS n FROM atomic.events WHERE event_id = ANY($1::text[])', [ids])).rows[0].n;
+    const products = (await rig.pool.query('SELECT count(*)::int AS n FROM atomic.com_acme_product_1 WHERE root_id = ANY($1::text[])', [ids])).rows[0].n;
+    const manifest = (await rig.pool.query('SELECT count(*)::int AS n FROM sluice.load_manifest WHERE run_id = $1', [runId])).rows[0].n;
     return { events, products, manifest };
   };
   const seedRun = async (runId: string, seed: number, t0: number, options: { entities?: boolean } = {}) => {
@@ -496,9 +464,9 @@ describe('two-phase load (atomic.events and the shredded tables on two connectio
   };
 
   it('runs on this server, and a worker dying with both branches prepared leaves them for the next attempt, which commits them once', async () => {
-    expect(await preparedTransactionsEnabled(pool)).toBe(true);
+    expect(await preparedTransactionsEnabled(rig.pool)).toBe(true);
     const run = await seedRun('run-2pc-a', 7, T2);
-    await expect(twoPhaseLoad({ pool, store }, { runId: 'run-2pc-a', window: {} }, undefined, { stopAt: 'both-prepared' })).rejects.toThrow(InjectedStop);
+    await expect(twoPhaseLoad({ pool: rig.pool, store: rig.store }, { runId: 'run-2pc-a', window: {} }, undefined, { stopAt: 'both-prepared' })).rejects.toThrow(InjectedStop);
     expect(await prepared()).toEqual(['sluice-load:run-2pc-a:events', 'sluice-load:run-2pc-a:shredded']);
     // Prepared is not committed: nothing of the run is visible yet.
     expect(await rowsOf('run-2pc-a', run.ids)).toEqual({ events: 0, products: 0, manifest: 0 });
@@ -511,7 +479,7 @@ describe('two-phase load (atomic.events and the shredded tables on two connectio
 
   it('a worker dying between the two commits: any later load (here another run\'s) commits the shredded branch', async () => {
     const b = await seedRun('run-2pc-b', 8, T2 + 3_600_000);
-    await expect(twoPhaseLoad({ pool, store }, { runId: 'run-2pc-b', window: {} }, undefined, { stopAt: 'events-committed' })).rejects.toThrow(InjectedStop);
+    await expect(twoPhaseLoad({ pool: rig.pool, store: rig.store }, { runId: 'run-2pc-b', window: {} }, undefined, { stopAt: 'events-committed' })).rejects.toThrow(InjectedStop);
     expect(await prepared()).toEqual(['sluice-load:run-2pc-b:shredded']);
     expect(await rowsOf('run-2pc-b', b.ids)).toEqual({ events: 200, products: 0, manifest: 1 });
 
@@ -527,17 +495,17 @@ describe('two-phase load (atomic.events and the shredded tables on two connectio
   it('an events branch that fails rolls back the shredded one, even with nothing to load there', async () => {
     const e = await seedRun('run-2pc-e', 11, T2 + 14_400_000, { entities: false });
     // One bucket's count file claims an atomic row more than its part holds.
-    const counts = (await store.list(runPrefix.shreddedCounts('run-2pc-e')))[0];
-    const original = await store.get(counts);
-    await store.put(counts, JSON.stringify({ ...JSON.parse(original.toString('utf8')), atomic: JSON.parse(original.toString('utf8')).atomic + 1 }));
+    const counts = (await rig.store.list(runPrefix.shreddedCounts('run-2pc-e')))[0];
+    const original = await rig.store.get(counts);
+    await rig.store.put(counts, JSON.stringify({ ...JSON.parse(original.toString('utf8')), atomic: JSON.parse(original.toString('utf8')).atomic + 1 }));
     await expect(loader().loadRun({ runId: 'run-2pc-e', window: {} })).rejects.toThrow(/atomic\.events: COPY loaded 200 rows, the shred step wrote 201/);
     expect(await prepared()).toEqual([]);
     expect(await rowsOf('run-2pc-e', e.ids)).toEqual({ events: 0, products: 0, manifest: 0 });
 
-    await store.put(counts, original);
+    await rig.store.put(counts, original);
     expect(await loader().loadRun({ runId: 'run-2pc-e', window: {} })).toMatchObject({ alreadyLoaded: false, loaded: 200, tables: { events: 200 } });
     expect(await rowsOf('run-2pc-e', e.ids)).toEqual({ events: 200, products: 0, manifest: 1 });
-    expect((await pool.query('SELECT event_count FROM sluice.load_manifest WHERE run_id = $1', ['run-2pc-e'])).rows[0].event_count).toBe(200);
+    expect((await rig.pool.query('SELECT event_count FROM sluice.load_manifest WHERE run_id = $1', ['run-2pc-e'])).rows[0].event_count).toBe(200);
   });
 
   it('streams parts larger than a CopyData chunk (1 MiB): rows cut across chunks load whole', async () => {
@@ -547,26 +515,26 @@ describe('two-phase load (atomic.events and the shredded tables on two connectio
     }
     await writeParts('run-2pc-f', events.map((g) => toEnrichedTsv(g.event)), 2);
     await shred('run-2pc-f');
-    const sizes = await Promise.all((await store.list(runPrefix.shredded('run-2pc-f'))).map(async (k) => (await partBytes(k, await store.get(k))).length));
+    const sizes = await Promise.all((await rig.store.list(runPrefix.shredded('run-2pc-f'))).map(async (k) => (await partBytes(k, await rig.store.get(k))).length));
     expect(Math.max(...sizes)).toBeGreaterThan(1 << 20);
     expect(await loader().loadRun({ runId: 'run-2pc-f', window: {} })).toMatchObject({ alreadyLoaded: false, loaded: 3000 });
-    const { rows } = await pool.query('SELECT event_id, page_url FROM atomic.events WHERE event_id LIKE $1', ['00000012%']);
+    const { rows } = await rig.pool.query('SELECT event_id, page_url FROM atomic.events WHERE event_id LIKE $1', ['00000012%']);
     expect(new Map(rows.map((r) => [r.event_id, r.page_url]))).toEqual(new Map(events.map((g) => [g.event.event_id, g.event.page_url])));
   });
 
   it('a branch that fails rolls the other back: nothing of the run is loaded and nothing stays prepared', async () => {
     const d = await seedRun('run-2pc-d', 10, T2 + 10_800_000);
     // One bucket's count file claims a product row more than its part holds.
-    const counts = (await store.list(runPrefix.shreddedCounts('run-2pc-d')))[0];
-    const original = await store.get(counts);
+    const counts = (await rig.store.list(runPrefix.shreddedCounts('run-2pc-d')))[0];
+    const original = await rig.store.get(counts);
     const tampered = JSON.parse(original.toString('utf8'));
     tampered.tables[U.product] = (tampered.tables[U.product] ?? 0) + 1;
-    await store.put(counts, JSON.stringify(tampered));
+    await rig.store.put(counts, JSON.stringify(tampered));
     await expect(loader().loadRun({ runId: 'run-2pc-d', window: {} })).rejects.toThrow(/com_acme_product_1 .*COPY loaded \d+ rows, the shred step wrote/);
     expect(await prepared()).toEqual([]);
     expect(await rowsOf('run-2pc-d', d.ids)).toEqual({ events: 0, products: 0, manifest: 0 });
 
-    await store.put(counts, original);
+    await rig.store.put(counts, original);
     expect(await loader().loadRun({ runId: 'run-2pc-d', window: {} })).toMatchObject({ alreadyLoaded: false, loaded: 200 });
     expect(await rowsOf('run-2pc-d', d.ids)).toEqual({ events: 200, products: d.products, manifest: 1 });
   });

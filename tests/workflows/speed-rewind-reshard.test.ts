@@ -1,20 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSpeedActivities } from '../../activities/speed';
-import { makeKinesisClient } from '../../adapters/aws-clients';
 import { ensureStream, listShards, mergeShards, putRecords, splitShard } from '../../adapters/kinesis';
-import type { SluiceConfig } from '../../config';
 import type { ShardProcessor } from '../../speed/processor';
-import type { ManagedProcess } from '../../stack/processes';
-import { findTemporalCli, kinesaliteSpec } from '../../stack/standins';
-import { speedHeartbeatThrottle, workflowIds } from '../../temporal.config';
+import { workflowIds } from '../../temporal.config';
 import { rewindSignal, statusQuery } from '../../workflows/shard-consumer';
 import { streamSupervisorWorkflow } from '../../workflows/stream-supervisor';
-import { sleep, startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { sleep, waitFor } from '../helpers/standins';
+import { startSpeedTestWorker, type SpeedTestWorker } from '../helpers/workflow-env';
+import { useStandins } from '../helpers/rig';
 
 // A rewind across a reshard, on a real Temporal server with the real speed activities and
 // kinesalite: a stream is split and the children merged again while two processors read it;
@@ -31,12 +24,8 @@ interface Seen {
   value: string;
 }
 
-let config: SluiceConfig;
-let kinesalite: ManagedProcess;
-let env: TestWorkflowEnvironment;
-let kinesis: KinesisClient;
-let worker: Worker;
-let running: Promise<void>;
+const rig = useStandins({ kinesis: true });
+let speed: SpeedTestWorker;
 const log: Seen[] = [];
 
 /** Remembers every record it is given, in order (its checkpoint is the workflow's). */
@@ -52,45 +41,25 @@ function recorder(name: string): ShardProcessor {
 }
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  config = testConfig();
-  [kinesalite, env] = await Promise.all([
-    startStandin(kinesaliteSpec(config), config),
-    TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: findTemporalCli() }, ip: '127.0.0.1' } }),
-  ]);
-  kinesis = makeKinesisClient(config);
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)), logger: new DefaultLogger('ERROR') });
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowBundle,
-    activities: createSpeedActivities({
-      kinesis,
-      temporal: env.client,
-      processors: Object.fromEntries(PROCESSORS.map((p) => [p, recorder(p)])),
-      checkpoints: { read: async () => undefined, set: async () => undefined, advance: async () => undefined },
-      startPosition: { type: 'TRIM_HORIZON' },
-      pollMs: 50,
-      idlePollMs: 400,
-      budgetMs: 3_000,
-      maxRecords: 100_000,
-    }),
-    maxHeartbeatThrottleInterval: speedHeartbeatThrottle,
+  speed = await startSpeedTestWorker(TASK_QUEUE, {
+    kinesis: rig.kinesis,
+    processors: Object.fromEntries(PROCESSORS.map((p) => [p, recorder(p)])),
+    checkpoints: { read: async () => undefined, set: async () => undefined, advance: async () => undefined },
+    startPosition: { type: 'TRIM_HORIZON' },
+    pollMs: 50,
+    idlePollMs: 400,
+    budgetMs: 3_000,
+    maxRecords: 100_000,
   });
-  running = worker.run();
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running?.catch(() => undefined);
-  await env?.teardown();
-  kinesis?.destroy();
-  await teardown(config, kinesalite);
+  await speed?.stop();
 });
 
 async function put(stream: string, tag: string, count: number): Promise<string[]> {
   const records = Array.from({ length: count }, (_, i) => ({ data: Buffer.from(`${tag}-${i}`), partitionKey: randomUUID() }));
-  expect((await putRecords(kinesis, stream, records)).failed).toEqual([]);
+  expect((await putRecords(rig.kinesis, stream, records)).failed).toEqual([]);
   return records.map((r) => r.data.toString());
 }
 
@@ -114,26 +83,26 @@ function expectOrder(mine: Seen[], before: string[], after: string[]) {
 describe('rewind across a reshard (real Temporal, kinesalite)', () => {
   it('re-reads drained parents, parents before children, every record once per processor', async () => {
     const stream = `rewind-reshard-${process.pid}`;
-    await ensureStream(kinesis, stream, 1);
-    const [root] = await listShards(kinesis, stream);
+    await ensureStream(rig.kinesis, stream, 1);
+    const [root] = await listShards(rig.kinesis, stream);
     const startedAt = Date.now();
     await sleep(1_100);
     const supervisors = await Promise.all(
-      PROCESSORS.map((processor) => env.client.workflow.start(streamSupervisorWorkflow, { workflowId: workflowIds.supervisor(stream, processor), taskQueue: TASK_QUEUE, args: [{ stream, processor }] })),
+      PROCESSORS.map((processor) => speed.env.client.workflow.start(streamSupervisorWorkflow, { workflowId: workflowIds.supervisor(stream, processor), taskQueue: TASK_QUEUE, args: [{ stream, processor }] })),
     );
     const all = (processor: string, from = 0) => pass(processor, from).times;
     const sent = await put(stream, 'before-split', 30);
     await waitFor(() => PROCESSORS.every((p) => all(p).size === sent.length), 60_000, 100);
 
-    await splitShard(kinesis, stream, root.shardId);
-    const children = (await listShards(kinesis, stream)).filter((s) => s.parentShardId === root.shardId).map((s) => s.shardId);
+    await splitShard(rig.kinesis, stream, root.shardId);
+    const children = (await listShards(rig.kinesis, stream)).filter((s) => s.parentShardId === root.shardId).map((s) => s.shardId);
     expect(children).toHaveLength(2);
     sent.push(...(await put(stream, 'after-split', 60)));
     await waitFor(() => PROCESSORS.every((p) => all(p).size === sent.length), 90_000, 200);
 
-    const [left, right] = (await listShards(kinesis, stream)).filter((s) => children.includes(s.shardId));
-    await mergeShards(kinesis, stream, left.shardId, right.shardId);
-    const merged = (await listShards(kinesis, stream)).find((s) => s.parentShardId === left.shardId && s.adjacentParentShardId === right.shardId)!;
+    const [left, right] = (await listShards(rig.kinesis, stream)).filter((s) => children.includes(s.shardId));
+    await mergeShards(rig.kinesis, stream, left.shardId, right.shardId);
+    const merged = (await listShards(rig.kinesis, stream)).find((s) => s.parentShardId === left.shardId && s.adjacentParentShardId === right.shardId)!;
     expect(merged).toBeDefined();
     sent.push(...(await put(stream, 'after-merge', 30)));
     await waitFor(() => PROCESSORS.every((p) => all(p).size === sent.length), 90_000, 200);
@@ -145,7 +114,7 @@ describe('rewind across a reshard (real Temporal, kinesalite)', () => {
       expectOrder(mine, [root.shardId], children);
       expectOrder(mine, children, [merged.shardId]);
     }
-    const consumer = (p: string, shardId: string) => env.client.workflow.getHandle(workflowIds.shardConsumer(stream, p, shardId));
+    const consumer = (p: string, shardId: string) => speed.env.client.workflow.getHandle(workflowIds.shardConsumer(stream, p, shardId));
     // Quiet: the parents drained, the merged shard's consumers at its end.
     for (const p of PROCESSORS) {
       for (const parent of [root.shardId, ...children]) expect((await consumer(p, parent).describe()).status.name).toBe('COMPLETED');

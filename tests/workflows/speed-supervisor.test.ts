@@ -1,29 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSpeedActivities } from '../../activities/speed';
-import { makeKinesisClient, makeS3Client } from '../../adapters/aws-clients';
 import { ensureStream, listShards, mergeShards, putRecords, splitShard } from '../../adapters/kinesis';
-import { ensureBucket, s3ObjectStore, type ObjectStore } from '../../adapters/object-store';
-import { makePool, type Pool } from '../../adapters/postgres';
 import { formatStatus, heartbeatOf, streamsCommand, streamsStatus } from '../../cli/streams';
 import { formatTstamp, toEnrichedTsv } from '../../codecs/enriched-tsv';
-import type { SluiceConfig } from '../../config';
 import { pgCheckpointStore } from '../../speed/checkpoints';
 import { fileSinkProcessor } from '../../speed/file-sink';
 import { RAW_FORMAT } from '../../speed/raw-sink';
 import { realtimeViewsProcessor } from '../../speed/realtime-views';
-import type { ManagedProcess } from '../../stack/processes';
-import { findTemporalCli, kinesaliteSpec, postgresSpec, s3Spec } from '../../stack/standins';
-import { speedHeartbeatThrottle, workflowIds } from '../../temporal.config';
-import { migrateWarehouse } from '../../warehouse/migrate';
+import { workflowIds } from '../../temporal.config';
 import { statusQuery } from '../../workflows/shard-consumer';
 import { streamSupervisorWorkflow } from '../../workflows/stream-supervisor';
-import { sleep, startStandin, teardown, testConfig, waitFor } from '../helpers/standins';
+import { sleep, waitFor } from '../helpers/standins';
 import { occurrences, readRawFiles } from '../helpers/speed';
+import { startSpeedTestWorker, type SpeedTestWorker } from '../helpers/workflow-env';
+import { useStandins } from '../helpers/rig';
 
 // Stream supervisors and shard consumers on a real Temporal server with the real activities,
 // kinesalite, s3rver and PostgreSQL: a split and a merge made while records flow (children start
@@ -34,63 +24,30 @@ const RAW = `raw-${process.pid}`;
 const ENRICHED = `enriched-${process.pid}`;
 const TASK_QUEUE = 'speed-supervisor-test';
 
-let config: SluiceConfig;
-let procs: ManagedProcess[] = [];
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-let kinesis: KinesisClient;
-let store: ObjectStore;
-let pool: Pool;
-let worker: Worker;
-let running: Promise<void>;
+const rig = useStandins({ kinesis: true, s3: true, postgres: true, env: { SLUICE_KINESIS__STREAMS__RAW: RAW, SLUICE_KINESIS__STREAMS__ENRICHED: ENRICHED } });
+let speed: SpeedTestWorker;
 
 beforeAll(async () => {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  config = testConfig({ SLUICE_KINESIS__STREAMS__RAW: RAW, SLUICE_KINESIS__STREAMS__ENRICHED: ENRICHED });
-  [procs, env, bundle] = await Promise.all([
-    Promise.all([startStandin(kinesaliteSpec(config), config), startStandin(s3Spec(config), config), startStandin(postgresSpec(config), config)]),
-    TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: findTemporalCli() }, ip: '127.0.0.1' } }),
-    bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)), logger: new DefaultLogger('ERROR') }),
-  ]);
-  kinesis = makeKinesisClient(config);
-  const s3 = makeS3Client(config);
-  await ensureBucket(s3, config.s3.bucket);
-  store = s3ObjectStore(s3, config.s3.bucket);
-  await migrateWarehouse(config);
-  pool = makePool(config);
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowBundle: bundle,
-    activities: createSpeedActivities({
-      kinesis,
-      temporal: env.client,
-      processors: {
-        'raw-s3': fileSinkProcessor('raw-s3', store, RAW_FORMAT, { maxRecords: 40, maxBytes: 1e9, maxAgeMs: 500 }, pool),
-        'realtime-views': realtimeViewsProcessor(pool),
-      },
-      checkpoints: pgCheckpointStore(pool),
-      startPosition: { type: 'TRIM_HORIZON' },
-      pollMs: 50,
-      budgetMs: 3_000,
-      maxRecords: 100_000,
-    }),
-    maxHeartbeatThrottleInterval: speedHeartbeatThrottle,
+  speed = await startSpeedTestWorker(TASK_QUEUE, {
+    kinesis: rig.kinesis,
+    processors: {
+      'raw-s3': fileSinkProcessor('raw-s3', rig.store, RAW_FORMAT, { maxRecords: 40, maxBytes: 1e9, maxAgeMs: 500 }, rig.pool),
+      'realtime-views': realtimeViewsProcessor(rig.pool),
+    },
+    checkpoints: pgCheckpointStore(rig.pool),
+    startPosition: { type: 'TRIM_HORIZON' },
+    pollMs: 50,
+    budgetMs: 3_000,
+    maxRecords: 100_000,
   });
-  running = worker.run();
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running?.catch(() => undefined);
-  await env?.teardown();
-  kinesis?.destroy();
-  await pool?.end();
-  await teardown(config, ...procs);
+  await speed?.stop();
 });
 
 async function startSupervisor(stream: string, processor: string) {
-  return env.client.workflow.start(streamSupervisorWorkflow, {
+  return speed.env.client.workflow.start(streamSupervisorWorkflow, {
     workflowId: workflowIds.supervisor(stream, processor),
     taskQueue: TASK_QUEUE,
     args: [{ stream, processor }],
@@ -103,7 +60,7 @@ async function produce(stream: string, tag: string, batches: number, during: (i:
   for (let i = 0; i < batches; i++) {
     await during(i);
     const records = Array.from({ length: 20 }, (_, j) => ({ data: Buffer.from(`${tag}-${i * 20 + j}`), partitionKey: randomUUID() }));
-    expect((await putRecords(kinesis, stream, records)).failed).toEqual([]);
+    expect((await putRecords(rig.kinesis, stream, records)).failed).toEqual([]);
     sent.push(...records.map((r) => r.data.toString()));
     await sleep(100);
   }
@@ -111,7 +68,7 @@ async function produce(stream: string, tag: string, batches: number, during: (i:
 }
 
 async function rawRecords(stream: string): Promise<string[]> {
-  const files = (await readRawFiles(store, 'raw/in/')).filter((f) => f.key.includes(`/${stream}-`));
+  const files = (await readRawFiles(rig.store, 'raw/in/')).filter((f) => f.key.includes(`/${stream}-`));
   return files.flatMap((f) => f.records.map((r) => r.toString()));
 }
 
@@ -119,7 +76,7 @@ async function rawRecords(stream: string): Promise<string[]> {
 async function consumerTimes(stream: string, processor: string, shardIds: string[]) {
   const out = new Map<string, { start: number; close?: number; status: string }>();
   for (const shardId of shardIds) {
-    const d = await env.client.workflow.getHandle(workflowIds.shardConsumer(stream, processor, shardId)).describe();
+    const d = await speed.env.client.workflow.getHandle(workflowIds.shardConsumer(stream, processor, shardId)).describe();
     out.set(shardId, { start: d.startTime.getTime(), close: d.closeTime?.getTime(), status: d.status.name });
   }
   return out;
@@ -128,13 +85,13 @@ async function consumerTimes(stream: string, processor: string, shardIds: string
 describe('stream supervisor (real Temporal, kinesalite, s3rver, PostgreSQL)', () => {
   it('follows a split made while records flow: parent drained first, every record in exactly one raw file', async () => {
     const stream = `${RAW}-split`;
-    await ensureStream(kinesis, stream, 1);
-    const [parent] = await listShards(kinesis, stream);
+    await ensureStream(rig.kinesis, stream, 1);
+    const [parent] = await listShards(rig.kinesis, stream);
     const supervisor = await startSupervisor(stream, 'raw-s3');
     const sent = await produce(stream, 'split', 20, async (i) => {
-      if (i === 8) await splitShard(kinesis, stream, parent.shardId);
+      if (i === 8) await splitShard(rig.kinesis, stream, parent.shardId);
     });
-    const shards = await listShards(kinesis, stream);
+    const shards = await listShards(rig.kinesis, stream);
     const children = shards.filter((s) => s.parentShardId === parent.shardId).map((s) => s.shardId);
     expect(children).toHaveLength(2);
 
@@ -151,7 +108,7 @@ describe('stream supervisor (real Temporal, kinesalite, s3rver, PostgreSQL)', ()
       expect(times.get(child)!.start).toBeGreaterThanOrEqual(p.close!);
     }
     // The parent's files were all committed before any child's.
-    const { rows } = await pool.query<{ shard_id: string; first: Date; last: Date }>(
+    const { rows } = await rig.pool.query<{ shard_id: string; first: Date; last: Date }>(
       `SELECT "shard_id", min("committed_at") AS first, max("committed_at") AS last FROM "sluice"."sink_files" WHERE "stream" = $1 GROUP BY 1`,
       [stream],
     );
@@ -162,13 +119,13 @@ describe('stream supervisor (real Temporal, kinesalite, s3rver, PostgreSQL)', ()
 
   it('follows a merge: the child starts once both parents are drained', async () => {
     const stream = `${RAW}-merge`;
-    await ensureStream(kinesis, stream, 2);
-    const [a, b] = await listShards(kinesis, stream);
+    await ensureStream(rig.kinesis, stream, 2);
+    const [a, b] = await listShards(rig.kinesis, stream);
     const supervisor = await startSupervisor(stream, 'raw-s3');
     const sent = await produce(stream, 'merge', 14, async (i) => {
-      if (i === 6) await mergeShards(kinesis, stream, a.shardId, b.shardId);
+      if (i === 6) await mergeShards(rig.kinesis, stream, a.shardId, b.shardId);
     });
-    const child = (await listShards(kinesis, stream)).find((s) => s.parentShardId === a.shardId && s.adjacentParentShardId === b.shardId);
+    const child = (await listShards(rig.kinesis, stream)).find((s) => s.parentShardId === a.shardId && s.adjacentParentShardId === b.shardId);
     expect(child).toBeDefined();
     await waitFor(async () => (await rawRecords(stream)).length >= sent.length, 90_000, 500);
     const counts = occurrences(await rawRecords(stream));
@@ -185,43 +142,43 @@ describe('stream supervisor (real Temporal, kinesalite, s3rver, PostgreSQL)', ()
 
   it('pauses, resumes and rewinds the realtime views through the supervisor; a rewind counts nothing twice', async () => {
     const stream = ENRICHED;
-    await ensureStream(kinesis, stream, 2);
+    await ensureStream(rig.kinesis, stream, 2);
     const startedAt = Date.now();
     const put = async (n: number) => {
       const lines = Array.from({ length: n }, () =>
         toEnrichedTsv({ app_id: 'sig', platform: 'web', collector_tstamp: formatTstamp(Date.now()), event: 'page_view', event_name: 'page_view', event_id: randomUUID(), event_fingerprint: randomUUID(), v_collector: 'c', v_etl: 'e' }),
       );
-      expect((await putRecords(kinesis, stream, lines.map((l) => ({ data: Buffer.from(l), partitionKey: randomUUID() })))).failed).toEqual([]);
+      expect((await putRecords(rig.kinesis, stream, lines.map((l) => ({ data: Buffer.from(l), partitionKey: randomUUID() })))).failed).toEqual([]);
     };
-    const counted = async () => Number((await pool.query(`SELECT coalesce(sum("events"), 0) AS n FROM "sluice"."realtime_view_events" WHERE "grain" = 'minute'`)).rows[0].n);
+    const counted = async () => Number((await rig.pool.query(`SELECT coalesce(sum("events"), 0) AS n FROM "sluice"."realtime_view_events" WHERE "grain" = 'minute'`)).rows[0].n);
     const out: string[] = [];
     const say = (line: string) => out.push(line);
     const supervisor = await startSupervisor(stream, 'realtime-views');
     await put(40);
     await waitFor(async () => (await counted()) === 40, 60_000, 200);
 
-    await streamsCommand(env.client, config, { action: 'pause', processor: 'realtime-views' }, say);
-    const shardIds = (await listShards(kinesis, stream)).map((s) => s.shardId);
-    const consumers = shardIds.map((id) => env.client.workflow.getHandle(workflowIds.shardConsumer(stream, 'realtime-views', id)));
+    await streamsCommand(speed.env.client, rig.config, { action: 'pause', processor: 'realtime-views' }, say);
+    const shardIds = (await listShards(rig.kinesis, stream)).map((s) => s.shardId);
+    const consumers = shardIds.map((id) => speed.env.client.workflow.getHandle(workflowIds.shardConsumer(stream, 'realtime-views', id)));
     await waitFor(async () => (await Promise.all(consumers.map((c) => c.query(statusQuery)))).every((s) => s.paused && !s.consuming), 30_000, 200);
     const pausedAt = await Promise.all(consumers.map((c) => c.query(statusQuery)));
     await put(20);
     await sleep(2_000);
     expect(await counted()).toBe(40);
-    const rows = await streamsStatus(env.client, config, { processor: 'realtime-views' });
+    const rows = await streamsStatus(speed.env.client, rig.config, { processor: 'realtime-views' });
     expect(rows.map((r) => r.state)).toEqual(['paused', 'paused']);
     expect(rows.map((r) => r.checkpoint)).toEqual(pausedAt.map((s) => s.checkpoint));
     expect(formatStatus(rows)[0]).toMatch(/^stream +processor +shard +state +lag ms +records\/s/);
 
-    await streamsCommand(env.client, config, { action: 'resume', processor: 'realtime-views' }, say);
+    await streamsCommand(speed.env.client, rig.config, { action: 'resume', processor: 'realtime-views' }, say);
     await waitFor(async () => (await counted()) === 60, 60_000, 200);
     // Running again: the live numbers come from the consume activities' heartbeats.
     await waitFor(async () => (await Promise.all(consumers.map(async (c) => heartbeatOf(await c.describe())))).every((p) => p !== undefined && p.atMs > Date.now() - 5_000), 30_000, 200);
-    const live = await streamsStatus(env.client, config, { processor: 'realtime-views' });
+    const live = await streamsStatus(speed.env.client, rig.config, { processor: 'realtime-views' });
     expect(live.map((r) => r.state)).toEqual(['running', 'running']);
     for (const r of live) expect(r).toMatchObject({ millisBehindLatest: expect.any(Number), recordsPerSecond: expect.any(Number), checkpoint: expect.any(String) });
     // The durable checkpoints (the workflows learn theirs when a consume activity returns).
-    const durable = await pool.query<{ shard_id: string; sequence_number: string }>(
+    const durable = await rig.pool.query<{ shard_id: string; sequence_number: string }>(
       `SELECT "shard_id", "sequence_number" FROM "sluice"."stream_checkpoints" WHERE "stream" = $1 AND "processor" = 'realtime-views' ORDER BY 1`,
       [stream],
     );
@@ -229,7 +186,7 @@ describe('stream supervisor (real Temporal, kinesalite, s3rver, PostgreSQL)', ()
     expect(durable.rows.map((r) => r.shard_id)).toEqual(shardIds);
 
     // Rewind to before everything: every record is read again, and de-duplication keeps the counts.
-    await streamsCommand(env.client, config, { action: 'rewind', processor: 'realtime-views', to: new Date(startedAt - 1_000).toISOString() }, say);
+    await streamsCommand(speed.env.client, rig.config, { action: 'rewind', processor: 'realtime-views', to: new Date(startedAt - 1_000).toISOString() }, say);
     await waitFor(async () => {
       const statuses = await Promise.all(consumers.map((c) => c.query(statusQuery)));
       return statuses.every((s, i) => s.lastRewind?.applied === true && s.checkpoint === checkpoints[i]);
