@@ -1,6 +1,7 @@
-import { type EnrichedEvent, type EnrichedField, ENRICHED_FIELDS } from '../codecs/enriched-tsv';
+import { type EnrichedEvent, type EnrichedField, ENRICHED_FIELDS, isTstamp } from '../codecs/enriched-tsv';
 import { ATOMIC_COLUMNS, atomicColumnType } from '../warehouse/atomic-events';
 import { copyEscape, storable, truncate, type RenderStats } from './shred-values';
+import { isUuid } from '../codecs/uuid';
 
 // atomic.events rows in COPY text (empty field = NULL, as Snowplow's loaders read the enriched
 // TSV with EMPTYASNULL). Each value is checked against its column so that one odd event becomes
@@ -16,34 +17,20 @@ export interface InvalidValue {
 
 type Check = (v: string) => string | undefined; // error message, or undefined when valid
 
-const TSTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z?$/;
-
 // An event's timestamps repeat across events (one etl_tstamp per run; one collector_tstamp and
 // dvce_sent_tstamp per request): the last few valid ones are remembered.
 const recentTstamps: string[] = ['', '', '', ''];
 let nextRecent = 0;
 
-/** What codecs' parseTstamp accepts (and both warehouses read), checked without building a Date. */
+/** What codecs' parseTstamp accepts and both warehouses read (year 0 parses, but neither has it). */
 function validTstamp(v: string): boolean {
   if (v === recentTstamps[0] || v === recentTstamps[1] || v === recentTstamps[2] || v === recentTstamps[3]) return v !== '';
-  if (!checkTstamp(v)) return false;
+  if (!isTstamp(v) || v.startsWith('0000')) return false;
   recentTstamps[nextRecent] = v;
   nextRecent = (nextRecent + 1) & 3;
   return true;
 }
 
-function checkTstamp(v: string): boolean {
-  const m = TSTAMP.exec(v);
-  if (!m) return false;
-  const y = Number(m[1]);
-  const mo = Number(m[2]);
-  const d = Number(m[3]);
-  if (y < 1 || mo < 1 || mo > 12 || d < 1 || Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 59) return false;
-  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-  return d <= [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
-}
-
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 interface ColumnRule {
   name: string;
@@ -59,7 +46,7 @@ function ruleFor(name: string): ColumnRule {
   const rule: ColumnRule = { name, notNull };
   const len = /^(?:varchar|char)\((\d+)\)$/.exec(base);
   if (len) rule.maxChars = Number(len[1]);
-  if (name === 'event_id') rule.check = (v) => (UUID.test(v) ? undefined : 'not a UUID');
+  if (name === 'event_id') rule.check = (v) => (isUuid(v) ? undefined : 'not a UUID');
   else if (base === 'timestamp') {
     rule.check = (v) => (validTstamp(v) ? undefined : 'not a timestamp (yyyy-MM-dd HH:mm:ss.SSS)');
   } else if (base === 'integer') {

@@ -8,6 +8,7 @@ import { atomicRowFromFields, atomicRowFromLine, copySafeLine, fieldEnds } from 
 import { igluBadRow, type IgluFailure, parsingBadRow } from './shred-bad-rows';
 import { entitiesOf, type Entity } from './shred-event';
 import { type RenderStats, shreddedRow, ValueError } from './shred-values';
+import { isUuid } from '../codecs/uuid';
 
 // One enriched line → its atomic.events row, its shredded rows and its identity, or its bad row.
 // The batch's shred-reduce and the speed layer's warehouse dripfeed run the same code, so an event
@@ -17,7 +18,6 @@ export const EVENT_ID = ENRICHED_FIELDS.indexOf('event_id');
 const FINGERPRINT = ENRICHED_FIELDS.indexOf('event_fingerprint');
 export const COLLECTOR_TSTAMP = ENRICHED_FIELDS.indexOf('collector_tstamp');
 export const ENTITY_FIELDS = (['contexts', 'unstruct_event', 'derived_contexts'] as const).map((f) => ENRICHED_FIELDS.indexOf(f));
-const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 // Fields read from a line without splitting all of it (ascending positions, as pickFields needs).
 const KEY_FIELDS = [COLLECTOR_TSTAMP, EVENT_ID, FINGERPRINT];
@@ -75,7 +75,7 @@ export function lineCandidate(line: string, window?: { from: number; to: number 
   const { fieldCount, eventId, collectorTstamp, fingerprint } = lineKeys(line);
   if (fieldCount !== ENRICHED_FIELD_COUNT) return { bad: parsingBadRow(line, { type: 'FieldNumberMismatch', fieldCount }) };
   if (window && !inWindow(collectorTstamp, window)) return 'outside';
-  if (!UUID.test(eventId)) {
+  if (!isUuid(eventId)) {
     return { bad: parsingBadRow(line, { type: 'RowDecodingError', errors: [{ type: 'InvalidValue', key: 'event_id', value: eventId, message: 'not a UUID' }] }) };
   }
   // A line without a fingerprint is de-duplicated on its whole content.

@@ -125,24 +125,74 @@ export function formatTstamp(ms: number): string {
   return `${lastPrefix}${iso.slice(19, 23)}`;
 }
 
-const TSTAMP_RE = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?$/;
+// A timestamp's text is read by character codes: it is checked on every timestamp column of
+// every event the shred step writes, and a regex match with seven captures allocated each time.
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+/** What scanTstamp returns for a text whose fields are well formed but out of range (2024-02-30). */
+const OUT_OF_RANGE = -Infinity;
+
+/** `len` ASCII digits of `s` from `at` as a number, or -1. */
+function digitsAt(s: string, at: number, len: number): number {
+  let n = 0;
+  for (let i = at; i < at + len; i++) {
+    const c = s.charCodeAt(i) - 48; // NaN past the end: fails the test
+    if (!(c >= 0 && c <= 9)) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+}
+
+/**
+ * `yyyy-MM-dd HH:mm:ss[.f…]` (also with `T` and a trailing `Z`; 1 to 9 fraction digits, the
+ * first three kept) as epoch ms; NaN when the text has another shape, OUT_OF_RANGE when a field
+ * is out of range.
+ */
+function scanTstamp(s: string): number {
+  if (typeof s !== 'string') return NaN;
+  const n = s.length;
+  if (n < 19 || n > 30) return NaN;
+  const sep = s.charCodeAt(10);
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || (sep !== 32 && sep !== 84) || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return NaN;
+  const y = digitsAt(s, 0, 4);
+  const mo = digitsAt(s, 5, 2);
+  const d = digitsAt(s, 8, 2);
+  const h = digitsAt(s, 11, 2);
+  const mi = digitsAt(s, 14, 2);
+  const sec = digitsAt(s, 17, 2);
+  if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || sec < 0) return NaN;
+  let at = 19;
+  let ms = 0;
+  if (at < n && s.charCodeAt(at) === 46) {
+    const from = ++at;
+    while (at < n && digitsAt(s, at, 1) >= 0) at++;
+    if (at === from || at - from > 9) return NaN;
+    for (let i = from; i < from + 3; i++) ms = ms * 10 + (i < at ? s.charCodeAt(i) - 48 : 0);
+  }
+  if (at < n && s.charCodeAt(at) === 90) at++;
+  if (at !== n) return NaN;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > (mo === 2 && leap ? 29 : DAYS_IN_MONTH[mo - 1]) || h > 23 || mi > 59 || sec > 59) return OUT_OF_RANGE;
+  return daysFromCivil(y, mo, d) * 86_400_000 + h * 3_600_000 + mi * 60_000 + sec * 1000 + ms;
+}
+
+/** Whether parseTstamp reads `s` (without building anything). */
+export function isTstamp(s: string): boolean {
+  return scanTstamp(s) > OUT_OF_RANGE; // NaN compares false too
+}
 
 /** Inverse of formatTstamp; also accepts the ISO `T`/`Z` variant and 0–9 fraction digits. */
 export function parseTstamp(s: string): number {
-  const m = TSTAMP_RE.exec(s);
-  if (!m) throw new RangeError(`invalid timestamp '${s}', expected yyyy-MM-dd HH:mm:ss.SSS`);
-  const [, y, mo, d, h, mi, sec, frac] = m;
-  const ms = frac ? Number(frac.padEnd(3, '0').slice(0, 3)) : 0;
-  const date = new Date(0);
-  // setUTCFullYear avoids Date.UTC's 0..99 → 1900..1999 year mapping.
-  date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
-  date.setUTCHours(Number(h), Number(mi), Number(sec), ms);
-  const t = date.getTime();
-  if (
-    date.getUTCMonth() !== Number(mo) - 1 || date.getUTCDate() !== Number(d) ||
-    Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59
-  ) {
-    throw new Error(`invalid timestamp '${s}': out-of-range component`);
-  }
+  const t = scanTstamp(s);
+  if (t === OUT_OF_RANGE) throw new Error(`invalid timestamp '${s}': out-of-range component`);
+  if (Number.isNaN(t)) throw new RangeError(`invalid timestamp '${s}', expected yyyy-MM-dd HH:mm:ss.SSS`);
   return t;
 }

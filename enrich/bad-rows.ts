@@ -3,6 +3,7 @@
 // tooling and our own can read them; every row keeps enough of the input to replay it.
 import { overBytes, truncateUtf8 } from '../codecs/bounded-json';
 import type { CollectorPayload } from '../codecs/collector-payload';
+import { isUuid } from '../codecs/uuid';
 
 export const BAD_ROW_VENDOR = 'com.snowplowanalytics.snowplow.badrows';
 
@@ -110,7 +111,6 @@ export function isoInstant(ms: unknown): string | null {
   return Number.isNaN(d.getTime()) || d.getUTCFullYear() < 0 || d.getUTCFullYear() > 9999 ? null : d.toISOString();
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const strOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /** Snowplow's bad-row form of a collector payload. `body` can be narrowed to one event. */
@@ -136,7 +136,7 @@ export function toBadRowCollectorPayload(
     refererUri: strOrNull(cp.refererUri),
     headers: Array.isArray(cp.headers) ? cp.headers.filter((h) => typeof h === 'string') : [],
     // The schema types this as a UUID; anything else cannot be carried in this field.
-    networkUserId: nuid && UUID_RE.test(nuid) ? nuid : null,
+    networkUserId: nuid && isUuid(nuid) ? nuid : null,
   };
 }
 

@@ -1,6 +1,7 @@
 // Value conversions of Snowplow's ConversionUtils/EventEnrichments, with their error messages, so
 // a tracker-protocol violation reads the same as Snowplow's.
 import { formatTstamp } from '../../codecs/enriched-tsv';
+import { isUuid } from '../../codecs/uuid';
 
 export type Converted<T = string> = { ok: true; value: T } | { ok: false; message: string };
 const ok = <T>(value: T): Converted<T> => ({ ok: true, value });
@@ -93,9 +94,8 @@ export function toDoubleLike(s: string): Converted {
 export const toBooleanLike = (s: string): Converted =>
   s === '1' || s === '0' ? ok(s) : fail('Cannot be converted to Boolean-like java.lang.Byte');
 
-const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const UPPER_HEX = /[A-F]/;
-export const toUuid = (s: string): Converted => (UUID_RE.test(s) ? ok(UPPER_HEX.test(s) ? s.toLowerCase() : s) : fail('Not a valid UUID'));
+export const toUuid = (s: string): Converted => (isUuid(s) ? ok(UPPER_HEX.test(s) ? s.toLowerCase() : s) : fail('Not a valid UUID'));
 
 const digitsOnly = (s: string, from: number, to: number): boolean => {
   if (to <= from) return false;

@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import sdk from 'snowplow-analytics-sdk';
 import {
-  ENRICHED_FIELDS, type EnrichedEvent, formatTstamp, newEnrichedEvent, parseEnrichedTsv, parseTstamp, toEnrichedTsv,
+  ENRICHED_FIELDS, type EnrichedEvent, formatTstamp, isTstamp, newEnrichedEvent, parseEnrichedTsv, parseTstamp, toEnrichedTsv,
   toEnrichedTsvTrusted,
 } from '../../codecs/enriched-tsv';
 
@@ -102,6 +103,69 @@ describe('formatTstamp / parseTstamp', () => {
     expect(() => parseTstamp('yesterday')).toThrow(/invalid timestamp/);
     expect(() => formatTstamp(Number.NaN)).toThrow(RangeError);
     expect(() => formatTstamp(253402300800000)).toThrow(RangeError);
+  });
+});
+
+// parseTstamp as it was written with a regex and Date, the reference for the character scanner.
+const REFERENCE_RE = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?$/;
+function referenceParse(s: string): number | 'format' | 'range' {
+  const m = REFERENCE_RE.exec(s);
+  if (!m) return 'format';
+  const [, y, mo, d, h, mi, sec, frac] = m;
+  const date = new Date(0);
+  date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+  date.setUTCHours(Number(h), Number(mi), Number(sec), frac ? Number(frac.padEnd(3, '0').slice(0, 3)) : 0);
+  if (date.getUTCMonth() !== Number(mo) - 1 || date.getUTCDate() !== Number(d) || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) return 'range';
+  return date.getTime();
+}
+const outcome = (s: string): number | 'format' | 'range' => {
+  try {
+    return parseTstamp(s);
+  } catch (err) {
+    return /out-of-range/.test((err as Error).message) ? 'range' : 'format';
+  }
+};
+
+describe('parseTstamp against the regex and Date reference', () => {
+  // Near-timestamps: each field drawn from valid, edge and broken values, with the separators,
+  // the fraction and the zone varied, so most texts sit near the accepted shape's edges.
+  const digits = (n: number) => fc.stringMatching(new RegExp(`^[0-9]{${n}}$`));
+  const field = (n: number, extra: string[]) => fc.oneof(digits(n), fc.constantFrom(...extra));
+  const near = fc.tuple(
+    field(4, ['0000', '0001', '1900', '2000', '2024', '2100', '9999', '999', '12345', 'abcd', '٢٠٢٤']),
+    fc.constantFrom('-', '/', ''),
+    field(2, ['00', '01', '02', '12', '13', '1', '001']),
+    fc.constantFrom('-'),
+    field(2, ['00', '01', '28', '29', '30', '31', '32']),
+    fc.constantFrom(' ', 'T', 't', '  ', ''),
+    field(2, ['00', '23', '24']),
+    fc.constantFrom(':', '.'),
+    field(2, ['00', '59', '60']),
+    fc.constantFrom(':'),
+    field(2, ['00', '59', '60', '99']),
+    fc.constantFrom('', '.', '.0', '.5', '.123', '.123456789', '.1234567890', '.12a', ',123'),
+    fc.constantFrom('', 'Z', 'z', 'ZZ', ' ', '+00:00'),
+  ).map((parts) => parts.join(''));
+
+  it('gives the same instant, or the same kind of error, on 20,000 near-timestamps', () => {
+    fc.assert(fc.property(near, (s) => {
+      expect(outcome(s)).toEqual(referenceParse(s));
+      expect(isTstamp(s)).toBe(typeof referenceParse(s) === 'number');
+    }), { numRuns: 20_000 });
+  });
+
+  it('agrees on every instant formatTstamp writes, years 0 to 9999', () => {
+    fc.assert(fc.property(fc.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 }), (ms) => {
+      const s = formatTstamp(ms);
+      expect(parseTstamp(s)).toBe(ms);
+      expect(referenceParse(s)).toBe(ms);
+    }), { numRuns: 5_000 });
+  });
+
+  it('refuses what is not a string or has other characters around it', () => {
+    for (const s of ['', ' 2024-03-01 12:00:00', '2024-03-01 12:00:00 ', '2024-03-01 12:00:00\n', '2024-03-01', undefined as unknown as string]) {
+      expect(isTstamp(s)).toBe(false);
+    }
   });
 });
 
