@@ -8,10 +8,10 @@ import { PROJECT_ROOT, createEnricher } from '../../enrich/default-enricher';
 import { type Enricher, protocolOnlyEnricher } from '../../enrich/enrich';
 import { buildMmdb } from '../helpers/mmdb';
 import { SP } from './tracker-arbitraries';
+import { enrichmentConfig as cfg, piiConfig } from '../helpers/enrichment-configs';
 
 export type EnricherKind = 'protocol' | 'shipped' | 'full';
 
-const cfg = (schema: string, data: Record<string, unknown>) => ({ schema: `iglu:${schema}`, data: { enabled: true, ...data } });
 
 // Reads fields, returns a context, and changes a field: the script path end to end.
 const SCRIPT = `function process(event) {
@@ -38,17 +38,7 @@ function fullEnricher(): { enricher: Enricher; dir: string } {
     fingerprint: JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'config/enrichments/event_fingerprint_config.json'), 'utf8')),
     cookies: cfg(`${SP}/cookie_extractor_config/jsonschema/1-0-0`, { vendor: SP, name: 'cookie_extractor_config', parameters: { cookies: ['sp', '_ga', '__proto__'] } }),
     headers: cfg(`${SP}.enrichments/http_header_extractor_config/jsonschema/1-0-0`, { vendor: `${SP}.enrichments`, name: 'http_header_extractor_config', parameters: { headersPattern: '.*' } }),
-    pii: cfg(`${SP}.enrichments/pii_enrichment_config/jsonschema/2-0-0`, {
-      vendor: `${SP}.enrichments`, name: 'pii_enrichment_config', emitEvent: true,
-      parameters: {
-        pii: [
-          { pojo: { field: 'user_id' } }, { pojo: { field: 'user_ipaddress' } },
-          { json: { field: 'unstruct_event', schemaCriterion: `iglu:${SP}/link_click/jsonschema/1-*-*`, jsonPath: '$.elementId' } },
-          { json: { field: 'contexts', schemaCriterion: `iglu:${SP}/client_session/jsonschema/1-0-*`, jsonPath: "$.['userId','previousSessionId']" } },
-        ],
-        strategy: { pseudonymize: { hashFunction: 'SHA-256', salt: 'pepper123' } },
-      },
-    }),
+    pii: piiConfig(),
     js: cfg(`${SP}/javascript_script_config/jsonschema/1-0-0`, { vendor: SP, name: 'javascript_script_config', parameters: { script: Buffer.from(SCRIPT).toString('base64') } }),
   };
   const conf = path.join(dir, 'enrichments');

@@ -20,6 +20,7 @@ import { redshiftLoaderFromConfig } from '../../warehouse/redshift-loader';
 const COMPRESSION = PART_EXTENSION.endsWith('.zst') ? 'ZSTD' : 'GZIP';
 import { bucketStore, startStandin, teardown, testConfig } from '../helpers/standins';
 import { inProcessEngine } from '../helpers/in-process-engine';
+import { CLICK, CLICK101, CLICK_SCHEMAS as SCHEMAS } from '../helpers/link-click-schemas';
 
 // The Redshift loader through the real @aws-sdk/client-redshift-data client, pointed at a small
 // server on loopback that speaks the Data API's JSON protocol (X-Amz-Target RedshiftData.*),
@@ -153,16 +154,6 @@ const ROLE = 'arn:aws:iam::123456789012:role/sluice-redshift-copy';
 
 const inProcess: BatchEngine = inProcessEngine(() => store);
 
-const CLICK = 'iglu:com.acme/link_click/jsonschema/1-0-0';
-const CLICK101 = 'iglu:com.acme/link_click/jsonschema/1-0-1';
-const clickProps = { targetUrl: { type: 'string', maxLength: 4096 }, tags: { type: 'array' }, elementId: { type: 'string', maxLength: 255 } };
-const SCHEMAS: Record<string, object> = {
-  [CLICK]: { self: { vendor: 'com.acme', name: 'link_click', format: 'jsonschema', version: '1-0-0' }, type: 'object', properties: clickProps, required: ['targetUrl'] },
-  [CLICK101]: {
-    self: { vendor: 'com.acme', name: 'link_click', format: 'jsonschema', version: '1-0-1' }, type: 'object',
-    properties: { ...clickProps, elementId: { type: 'string', maxLength: 1000 }, isNew: { type: 'boolean' } }, required: ['targetUrl'],
-  },
-};
 
 async function shredRun(runId: string, uri: string, n: number): Promise<void> {
   const lines = Array.from({ length: n }, (_, i) => {

@@ -131,6 +131,18 @@ async function describeNamespace(connection: Connection): Promise<string | null 
   return res.namespaceInfo?.name;
 }
 
+/** Connects as the client does (connectTemporal, then a real call) and as the worker does (NativeConnection). */
+async function connectAsClientAndWorker(c: SluiceConfig): Promise<void> {
+  const { connection } = await connectTemporal(c);
+  try {
+    expect(await describeNamespace(connection)).toBe(config.temporal.namespace);
+  } finally {
+    await connection.close();
+  }
+  const native = await NativeConnection.connect(temporalConnectionOptions(c));
+  await native.close();
+}
+
 /** Connecting fails within a few seconds (a refused handshake or call is not retried for long). */
 async function connectError(c: SluiceConfig): Promise<string> {
   try {
@@ -165,14 +177,7 @@ describe('Temporal over mTLS', () => {
 
   it('the client (connectTemporal) and the worker (NativeConnection) connect with the client certificate', async () => {
     const c = viaProxy(proxy, mtlsFiles());
-    const { connection } = await connectTemporal(c);
-    try {
-      expect(await describeNamespace(connection)).toBe(config.temporal.namespace);
-    } finally {
-      await connection.close();
-    }
-    const native = await NativeConnection.connect(temporalConnectionOptions(c));
-    await native.close();
+    await connectAsClientAndWorker(c);
     expect(proxy.seen.clientCn.length).toBeGreaterThan(1);
     expect(new Set(proxy.seen.clientCn)).toEqual(new Set(['sluice-worker']));
   });
@@ -201,14 +206,7 @@ describe('Temporal with an API key (Temporal Cloud style)', () => {
       SLUICE_TEMPORAL__TLS__SERVER_NAME_OVERRIDE: SERVER_NAME,
       SLUICE_TEMPORAL__API_KEY_FILE: keyFile,
     });
-    const { connection } = await connectTemporal(c);
-    try {
-      expect(await describeNamespace(connection)).toBe(config.temporal.namespace);
-    } finally {
-      await connection.close();
-    }
-    const native = await NativeConnection.connect(temporalConnectionOptions(c));
-    await native.close();
+    await connectAsClientAndWorker(c);
     expect(proxy.seen.authorization.length).toBeGreaterThan(1);
     expect(new Set(proxy.seen.authorization)).toEqual(new Set([`Bearer ${API_KEY}`]));
   });

@@ -10,13 +10,13 @@ import { EnrichmentConfigError, buildEnrichments, loadEnrichments } from '../../
 import { badRowType } from '../../enrich/bad-rows';
 import { parseSchemaUri } from '../../enrich/iglu';
 import { buildMmdb } from '../helpers/mmdb';
+import { enrichmentConfig as cfg, piiConfig } from '../helpers/enrichment-configs';
 
 const SP = 'com.snowplowanalytics.snowplow';
 const dirs: string[] = [];
 const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-enrich-cfg-')); dirs.push(d); return d; };
 afterAll(() => { for (const d of dirs) fs.rmSync(d, { recursive: true, force: true }); });
 
-const cfg = (schema: string, data: Record<string, unknown>) => ({ schema: `iglu:${schema}`, data: { enabled: true, ...data } });
 function enricherWith(configs: Record<string, unknown>) {
   const dir = tmp();
   for (const [name, json] of Object.entries(configs)) fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(json));
@@ -63,17 +63,7 @@ describe('enrichment config files', () => {
 
 describe('PII pseudonymisation (pii_enrichment_config 2-0-0)', () => {
   const enricher = enricherWith({
-    pii: cfg(`${SP}.enrichments/pii_enrichment_config/jsonschema/2-0-0`, {
-      vendor: `${SP}.enrichments`, name: 'pii_enrichment_config', emitEvent: true,
-      parameters: {
-        pii: [
-          { pojo: { field: 'user_id' } }, { pojo: { field: 'user_ipaddress' } },
-          { json: { field: 'unstruct_event', schemaCriterion: `iglu:${SP}/link_click/jsonschema/1-*-*`, jsonPath: '$.elementId' } },
-          { json: { field: 'contexts', schemaCriterion: `iglu:${SP}/client_session/jsonschema/1-0-*`, jsonPath: "$.['userId','previousSessionId']" } },
-        ],
-        strategy: { pseudonymize: { hashFunction: 'SHA-256', salt: 'pepper123' } },
-      },
-    }),
+    pii: piiConfig(),
   });
   const sha = (s: string) => createHash('sha256').update(`${s}pepper123`).digest('hex');
   const session = { userId: '0f0c5c5c-1d2d-4c5c-8a8a-111111111111', sessionId: '0f0c5c5c-1d2d-4c5c-8a8a-222222222222', sessionIndex: 1, storageMechanism: 'COOKIE_1', previousSessionId: null };

@@ -17,6 +17,7 @@ import { redshiftLoader } from '../../warehouse/redshift-loader';
 import { shredModel } from '../../warehouse/shred-model';
 import { memoryStore } from '../helpers/memory-store';
 import { inProcessEngine } from '../helpers/in-process-engine';
+import { CLICK, CLICK101, CLICK_SCHEMAS as SCHEMAS } from '../helpers/link-click-schemas';
 
 // Every statement the Redshift dialect emits is Redshift SQL: none of it uses PostgreSQL-only
 // syntax (the local Data API endpoint refuses such statements in strict mode, so this is what keeps
@@ -65,16 +66,6 @@ describe('redshiftSqlProblems', () => {
   });
 });
 
-const CLICK = 'iglu:com.acme/link_click/jsonschema/1-0-0';
-const CLICK101 = 'iglu:com.acme/link_click/jsonschema/1-0-1';
-const clickProps = { targetUrl: { type: 'string', maxLength: 4096 }, tags: { type: 'array' }, elementId: { type: 'string', maxLength: 255 } };
-const SCHEMAS: Record<string, object> = {
-  [CLICK]: { self: { vendor: 'com.acme', name: 'link_click', format: 'jsonschema', version: '1-0-0' }, type: 'object', properties: clickProps, required: ['targetUrl'] },
-  [CLICK101]: {
-    self: { vendor: 'com.acme', name: 'link_click', format: 'jsonschema', version: '1-0-1' }, type: 'object',
-    properties: { ...clickProps, elementId: { type: 'string', maxLength: 1000 }, isNew: { type: 'boolean' } }, required: ['targetUrl'],
-  },
-};
 
 /** A Data API client that records every statement and answers FINISHED; catalog rows as scripted. */
 function recordingClient(catalog: Record<string, unknown>[] = []) {
