@@ -8,6 +8,7 @@ import { ATOMIC_COLUMNS, atomicColumnType } from '../../warehouse/atomic-events'
 import { postgresLoader } from '../../warehouse/postgres-loader';
 import { InjectedStop, preparedTransactionsEnabled, twoPhaseLoad } from '../../warehouse/postgres-two-phase';
 import { useStandins } from '../helpers/rig';
+import { mulberry32 as prng } from '../helpers/prng';
 
 // Shred (shred-map + shred-reduce in the local engine's threads, against s3rver) and load into
 // the real PostgreSQL stand-in: a few thousand generated events with contexts, unstruct events
@@ -72,16 +73,6 @@ const lookup = async (uri: string) => SCHEMAS[uri];
 
 // ---- generated events ---------------------------------------------------------------------
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TRICKY = ['plain', 'tab\there', 'new\nline', 'back\\slash', "quote'single", 'dq"uote', 'ünïcödé', '😀 emoji', 'nul\u0000byte', '\\N', '', 'semi;colon --', 'cr\rhere'];
 

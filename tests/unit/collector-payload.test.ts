@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as rng } from '../helpers/prng';
 import {
   COLLECTOR_PAYLOAD_SCHEMA,
   CollectorPayloadDecodeError,
@@ -56,17 +57,6 @@ const MINIMAL: CollectorPayload = {
   collector: 'c',
 };
 
-// Small deterministic PRNG (mulberry32) so garbage tests are reproducible.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function randomBytes(next: () => number, n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = Math.floor(next() * 256);
