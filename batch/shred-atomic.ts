@@ -1,7 +1,7 @@
 import { type EnrichedEvent, type EnrichedField, ENRICHED_FIELDS, isTstamp } from '../codecs/enriched-tsv';
+import { isUuid } from '../codecs/uuid';
 import { ATOMIC_COLUMNS, atomicColumnType } from '../warehouse/atomic-events';
 import { copyEscape, storable, truncate, type RenderStats } from './shred-values';
-import { isUuid } from '../codecs/uuid';
 
 // atomic.events rows in COPY text (empty field = NULL, as Snowplow's loaders read the enriched
 // TSV with EMPTYASNULL). Each value is checked against its column so that one odd event becomes
@@ -30,7 +30,6 @@ function validTstamp(v: string): boolean {
   nextRecent = (nextRecent + 1) & 3;
   return true;
 }
-
 
 interface ColumnRule {
   name: string;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ENRICHED_FIELD_COUNT, ENRICHED_FIELDS, parseEnrichedTsv, parseTstamp } from '../codecs/enriched-tsv';
+import { isUuid } from '../codecs/uuid';
 import { describeError, isRecordError } from '../speed/poison';
 import { parseSchemaUri } from '../warehouse/iglu';
 import type { ShredModel } from '../warehouse/shred-model';
@@ -8,7 +9,6 @@ import { atomicRowFromFields, atomicRowFromLine, copySafeLine, fieldEnds } from 
 import { igluBadRow, type IgluFailure, parsingBadRow } from './shred-bad-rows';
 import { entitiesOf, type Entity } from './shred-event';
 import { type RenderStats, shreddedRow, ValueError } from './shred-values';
-import { isUuid } from '../codecs/uuid';
 
 // One enriched line → its atomic.events row, its shredded rows and its identity, or its bad row.
 // The batch's shred-reduce and the speed layer's warehouse dripfeed run the same code, so an event

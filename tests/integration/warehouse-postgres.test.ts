@@ -17,6 +17,7 @@ import { mulberry32 as prng } from '../helpers/prng';
 // a repeated load and a window replaced by reprocessing.
 
 const rig = useStandins({ postgres: true, s3: true, engineThreads: 2 });
+
 // ---- schemas ------------------------------------------------------------------------------
 
 const sd = (vendor: string, name: string, version: string, body: Record<string, unknown>) => ({
