@@ -3,9 +3,8 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { listShards } from '../adapters/kinesis';
 import { moveMany, type ObjectStore } from '../adapters/object-store';
 import type { Pool, PoolClient } from '../adapters/postgres';
-import type { TaskInput } from '../engine/job-types';
 import { assertRunId, runPrefix } from '../batch/layout';
-import { bucketsForRawBytes, groupRawFiles, runShred, type ShredRunResult, writeEnrichedLayout } from '../batch/shred-run';
+import { bucketsForRawBytes, enrichTasks, runShred, type ShredRunResult, writeEnrichedLayout } from '../batch/shred-run';
 import type { BatchEngine } from '../engine/engine';
 import { readSinkProgress } from '../speed/file-sink';
 import { ENRICHED_FORMAT, ENRICHED_IN, RAW_FORMAT } from '../speed/raw-sink';
@@ -133,7 +132,7 @@ export async function enrichFiles(deps: Pick<BatchDeps, 'store' | 'engine'>, run
   // attempts) they would otherwise be shredded beside this attempt's. Keys are deterministic, so
   // an earlier attempt still running only rewrites what this one writes.
   for (const prefix of [runPrefix.enriched(runId), runPrefix.enrichedBad(runId)]) await deps.store.deleteMany(await deps.store.list(prefix));
-  const tasks: TaskInput[] = groupRawFiles(objects).map((keys, index) => ({ runId, key: keys[0], keys, index, etlTstamp, buckets }));
+  const tasks = enrichTasks(runId, objects, buckets, etlTstamp);
   const signal = Context.current().cancellationSignal;
   const results = await heartbeatWhile('enrich', (beat) => deps.engine.run('enrich', tasks, beat, { signal }));
   const counts: StepCounts = { files: objects.length, good: 0, bad: 0, buckets };

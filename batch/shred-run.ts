@@ -51,6 +51,11 @@ export function groupRawFiles(objects: readonly { key: string; size: number }[])
   return groups;
 }
 
+/** A classic run's enrich tasks: its raw files grouped by groupRawFiles, each task bucketing its events into `buckets`. Pure. */
+export function enrichTasks(runId: string, objects: readonly { key: string; size: number }[], buckets: number, etlTstamp: number): TaskInput[] {
+  return groupRawFiles(objects).map((keys, index) => ({ runId, key: keys[0], keys, index, etlTstamp, buckets }));
+}
+
 export interface ShredRunDeps {
   store: ObjectStore;
   engine: BatchEngine;
