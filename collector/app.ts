@@ -1,6 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { fastifyLogging } from '../observability/fastify';
 import type { Logger } from '../observability/logger';
+import { makeClientErrorHandler } from './client-errors';
 import { Ingest, type Sinks } from './ingest';
 import type { CollectorMetrics } from './metrics';
 import type { CollectorOptions } from './options';
@@ -27,6 +28,8 @@ export function buildCollectorApp({ sinks, metrics }: CollectorDeps, opts: Colle
     trustProxy: opts.trustProxy,
     // Request line + headers over this get 431 from Node's parser, before any route runs.
     http: { maxHeaderSize: opts.maxHeaderBytes },
+    // …and the parser's refusals get a status line any client can read (client-errors.ts).
+    clientErrorHandler: makeClientErrorHandler(metrics, log),
     // Bounds a slow upload; trackers send small bodies.
     requestTimeout: 30_000,
     // No child logger per request: nothing here logs per request (and a pino child with the

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import fc from 'fast-check';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -413,6 +414,28 @@ describe('malformed requests get a clear 4xx and leave nothing behind', () => {
     });
     expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+  });
+
+  it('a refused HEAD gets an answer its client can read: a status line, no body (Fastify\'s JSON body broke the connection)', async () => {
+    const { app } = await collector({ maxHeaderBytes: 8192 });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as net.AddressInfo;
+    // Request lines just over the limit, as a tracker with a long page URL would send them.
+    for (const method of ['HEAD', 'GET'] as const) {
+      const res = await new Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, method, path: `/i?e=pv&url=${'a'.repeat(8_200)}`, agent: false }, (r) => {
+          let body = '';
+          r.on('data', (c) => (body += c));
+          r.on('end', () => resolve({ status: r.statusCode ?? 0, body, headers: r.headers }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(res, method).toMatchObject({ status: 431, body: '', headers: { connection: 'close', 'content-length': '0' } });
+    }
+    const metrics = (await app.inject('/metrics')).body;
+    expect(metrics).toContain('sluice_collector_requests_total{route="client_error",status="431"} 2');
+    expect((await fetch(`http://127.0.0.1:${port}/i?e=pv`)).status).toBe(200);
   });
 });
 
