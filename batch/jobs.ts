@@ -19,21 +19,27 @@ import { putRouted, routeEnrichedLines, shredMapTask, shredReduceTask } from './
  */
 export async function enrichTask(store: ObjectStore, t: TaskInput): Promise<TaskResult> {
   if (!t.buckets) throw new Error(`enrich needs a bucket count, got ${t.buckets}`);
-  const good: string[] = [];
-  const bad: string[] = [];
-  for (const key of t.keys ?? [t.key]) {
-    const records = unframeRecords(await readLzop(await store.get(key)));
-    const enriched = await enrichRecords(
-      records.map((data) => ({ data, sequenceNumber: '0', partitionKey: '', arrivalMs: 0 })),
-      t.etlTstamp,
-    );
-    for (const line of enriched.good) good.push(line);
-    for (const row of enriched.bad) bad.push(badRowJson(row));
-  }
+  const { good, bad } = await enrichRawFiles(store, t.keys ?? [t.key], t.etlTstamp);
   const routed = routeEnrichedLines(good, t.buckets);
   await putRouted(store, (b) => enrichedBucketPrefix(t.runId, b), t.index, routed);
   await store.put(`${runPrefix.enrichedBad(t.runId)}${partName(t.index, 'json')}`, bad.join('\n'));
   return { key: t.key, good: good.length, bad: bad.length, schemas: [...routed.schemas].sort() };
+}
+
+/** The enriched TSV lines and bad-row JSON of a task's raw (lzop) files, in file order. */
+export async function enrichRawFiles(store: ObjectStore, keys: string[], etlTstamp: number): Promise<{ good: string[]; bad: string[] }> {
+  const good: string[] = [];
+  const bad: string[] = [];
+  for (const key of keys) {
+    const records = unframeRecords(await readLzop(await store.get(key)));
+    const enriched = await enrichRecords(
+      records.map((data) => ({ data, sequenceNumber: '0', partitionKey: '', arrivalMs: 0 })),
+      etlTstamp,
+    );
+    for (const line of enriched.good) good.push(line);
+    for (const row of enriched.bad) bad.push(badRowJson(row));
+  }
+  return { good, bad };
 }
 
 export const jobs: Record<JobName, (store: ObjectStore, t: TaskInput) => Promise<TaskResult>> = {

@@ -81,7 +81,7 @@ export async function shredMapTask(store: ObjectStore, t: TaskInput): Promise<Ta
 }
 
 /** Reads the run's frozen schemas on demand and turns each into its table model (cached). */
-function modelSource(store: ObjectStore, t: TaskInput, frozen: Set<string>) {
+export function modelSource(store: ObjectStore, t: TaskInput, frozen: Set<string>) {
   const cache = new Map<string, Promise<ModelOrFailure>>();
   const load = async (uri: string, key: SchemaKey): Promise<ModelOrFailure> => {
     const objectKey = shredSchemaKey(t.runId, { ...key, version: versionString(key.version) });

@@ -1,6 +1,12 @@
 import { loadConfig } from '../config';
+import type { ObjectStore } from '../adapters/object-store';
+import { enrichRawFiles } from '../batch/jobs';
 import { runPrefix } from '../batch/layout';
+import { compressLines } from '../batch/run-files';
+import { modelSource } from '../batch/shred-jobs';
+import { ENTITY_FIELDS, EVENT_ID, pickFields, shredLine } from '../batch/shred-line';
 import { bucketsForRawBytes, enrichTasks, groupRawFiles, runShred, writeEnrichedLayout } from '../batch/shred-run';
+import type { TaskInput } from '../engine/job-types';
 import { inProcessEngine } from '../tests/helpers/in-process-engine';
 import { memoryStore } from '../tests/helpers/memory-store';
 import { makeSchemaLookup } from '../workers/wiring';
@@ -14,6 +20,56 @@ import { writeRawFiles } from './raw-files';
 // then runs the shred step as the shred activity does (runShred: schema freeze, shred-reduce of
 // every bucket), both on an engine that runs the tasks in this thread; each step's CPU is this
 // process's (user + system, GC threads included). Progress on stderr, the table on stdout.
+//
+// Each round also measures what fusing the two jobs could save at most (`fusedBound`): a task
+// that enriches its raw files and shreds every line it has just written, with nothing routed,
+// written between the jobs, read back or de-duplicated; and, apart, the JSON.parse of the entity
+// fields, which a fused task holding the parsed entities would not repeat. Not a pipeline: a
+// bound on the lever (docs/batch.md, "Seventh session").
+
+/** The fused task's CPU over the run's enrich tasks, on the schemas the run's shred step froze. */
+async function fusedBound(store: ObjectStore, tasks: TaskInput[], expected: number): Promise<{ cpu: number; entityJson: number }> {
+  const frozen = new Set(await store.list(runPrefix.shredSchemas(tasks[0].runId)));
+  const start = process.cpuUsage();
+  let atomicRows = 0;
+  let entityJson = 0;
+  const picked: string[] = [];
+  for (const t of tasks) {
+    const modelFor = modelSource(store, t, frozen);
+    const { good } = await enrichRawFiles(store, t.keys ?? [t.key], t.etlTstamp);
+    const atomic: string[] = [];
+    const keys: string[] = [];
+    const byType = new Map<string, string[]>();
+    for (const line of good) {
+      pickFields(line, [EVENT_ID], picked);
+      const shredded = await shredLine(line, picked[0], undefined, modelFor, { truncated: 0 });
+      if ('bad' in shredded) continue;
+      atomic.push(shredded.event.atomic);
+      keys.push(...shredded.event.keys);
+      for (const [uri, row] of shredded.event.rows) {
+        let rows = byType.get(uri);
+        if (!rows) byType.set(uri, (rows = []));
+        rows.push(row);
+      }
+    }
+    atomicRows += atomic.length;
+    const out = `bench-fused/${t.runId}/`;
+    await Promise.all([
+      store.put(`${out}atomic/${t.index}`, compressLines(atomic)),
+      store.put(`${out}keys/${t.index}`, compressLines(keys)),
+      ...[...byType].map(([uri, rows]) => store.put(`${out}${encodeURIComponent(uri)}/${t.index}`, compressLines(rows))),
+    ]);
+    // Timed apart and subtracted from nothing: the entity JSON this task parsed a second time.
+    const parseStart = process.cpuUsage();
+    for (const line of good) {
+      pickFields(line, ENTITY_FIELDS, picked);
+      for (const field of picked) if (field) JSON.parse(field);
+    }
+    entityJson += cpuSeconds(parseStart);
+  }
+  if (atomicRows !== expected) throw new Error(`the fused bound wrote ${atomicRows} atomic rows, expected ${expected}`);
+  return { cpu: cpuSeconds(start) - entityJson, entityJson };
+}
 
 const events = Number(process.argv[2] ?? 200_000);
 const rounds = Number(process.argv[3] ?? 3);
@@ -36,7 +92,7 @@ async function main(): Promise<void> {
   const buckets = bucketsForRawBytes(sized.reduce((n, o) => n + o.size, 0));
   say(`  ${raw.files} raw files in ${groups.length} enrich tasks, ${buckets} buckets`);
 
-  const rows: { round: number; enrich: number; shred: number }[] = [];
+  const rows: { round: number; enrich: number; shred: number; cpu: number; entityJson: number }[] = [];
   for (let round = 1; round <= rounds; round++) {
     const runId = `bench-jobs-${round}`;
     const etlTstamp = t0 + 7_200_000;
@@ -50,17 +106,22 @@ async function main(): Promise<void> {
     const shredded = await runShred({ store, engine, lookup }, { runId, inputPrefix: runPrefix.enriched(runId), buckets, etlTstamp });
     const shred = cpuSeconds(shredStart);
     if (shredded.good !== events) throw new Error(`round ${round}: shred wrote ${shredded.good} atomic rows, expected ${events}`);
-    rows.push({ round, enrich, shred });
-    say(`  round ${round}: enrich ${enrich.toFixed(2)} cpu-s, shred ${shred.toFixed(2)} cpu-s`);
+    const fused = await fusedBound(store, tasks, events);
+    rows.push({ round, enrich, shred, ...fused });
+    say(`  round ${round}: enrich ${enrich.toFixed(2)} cpu-s, shred ${shred.toFixed(2)} cpu-s, fused bound ${fused.cpu.toFixed(2)} cpu-s (entity JSON ${fused.entityJson.toFixed(2)})`);
     // The next round starts from the raw files alone.
     await store.deleteMany([...store.objects.keys()].filter((k) => !k.startsWith('raw/in/')));
   }
 
   const per = (cpu: number) => `${((cpu / events) * 1e6).toFixed(1)} µs`;
   console.log(`\nBatch jobs in-process, ${events.toLocaleString('en-US')} events (${raw.files} raw files, ${groups.length} enrich tasks, ${buckets} buckets), Node ${process.version}:\n`);
-  console.log('| round | enrich cpu-s | per event | shred (freeze + shred-reduce) cpu-s | per event | both |');
-  console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const r of rows) console.log(`| ${r.round} | ${r.enrich.toFixed(2)} | ${per(r.enrich)} | ${r.shred.toFixed(2)} | ${per(r.shred)} | ${(r.enrich + r.shred).toFixed(2)} |`);
+  console.log('| round | enrich cpu-s | per event | shred (freeze + shred-reduce) cpu-s | per event | both | fused bound | less than both | and without the entity JSON |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    const both = r.enrich + r.shred;
+    const less = (cpu: number) => `${(((both - cpu) / both) * 100).toFixed(0)}%`;
+    console.log(`| ${r.round} | ${r.enrich.toFixed(2)} | ${per(r.enrich)} | ${r.shred.toFixed(2)} | ${per(r.shred)} | ${both.toFixed(2)} | ${r.cpu.toFixed(2)} | ${less(r.cpu)} | ${less(r.cpu - r.entityJson)} |`);
+  }
 }
 
 main().catch((err) => {
